@@ -1,0 +1,2 @@
+//! `spell-coven-api`: configuration and wiring only; the logic lives in `hub-core`.
+fn main() {}

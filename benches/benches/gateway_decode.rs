@@ -1,0 +1,2 @@
+//! Gateway decode throughput (filled by issue 2).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Shared corpora and helpers for the benchmarks and load tools.

@@ -1,0 +1,2 @@
+//! `discord-sim`: run the fake Discord on loopback.
+fn main() {}

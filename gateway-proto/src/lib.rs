@@ -1,0 +1,1 @@
+//! A sans-IO Discord Gateway v10 session machine.

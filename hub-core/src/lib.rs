@@ -1,0 +1,1 @@
+//! The Spell Coven hub: public HTTP API, WebSocket fan-out, JWT and webhook verification.

@@ -1,0 +1,1 @@
+//! The Spell Coven worker: one Discord Gateway session, forwarded to the hub.

@@ -1,0 +1,2 @@
+//! `spell-coven-worker`: configuration and wiring only; the logic lives in the `worker` library.
+fn main() {}
