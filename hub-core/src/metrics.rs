@@ -136,34 +136,21 @@ impl Metrics {
                 ("{status=\"5xx\"}", get(&self.discord_requests_5xx)),
             ],
         );
-        metric(
-            "hub_discord_latency_seconds_sum",
-            "counter",
-            "Total Discord REST latency.",
-            &[],
-        );
         let _ = writeln!(
             out,
-            "hub_discord_latency_seconds_sum {}\nhub_discord_latency_seconds_count {}",
+            "# HELP hub_discord_latency_seconds Discord REST latency.\n\
+             # TYPE hub_discord_latency_seconds summary\n\
+             hub_discord_latency_seconds_sum {}\nhub_discord_latency_seconds_count {}",
             get(&self.discord_latency_us_sum) as f64 / 1e6,
             get(&self.discord_latency_count)
         );
-        let mut tail = String::new();
         let _ = writeln!(
-            tail,
-            "# HELP hub_rooms_total Rooms created and deleted.\n# TYPE hub_rooms_total counter"
-        );
-        let _ = writeln!(
-            tail,
-            "hub_rooms_total{{op=\"created\"}} {}",
-            get(&self.rooms_created)
-        );
-        let _ = writeln!(
-            tail,
-            "hub_rooms_total{{op=\"deleted\"}} {}",
+            out,
+            "# HELP hub_rooms_total Rooms created and deleted.\n# TYPE hub_rooms_total counter\n\
+             hub_rooms_total{{op=\"created\"}} {}\nhub_rooms_total{{op=\"deleted\"}} {}",
+            get(&self.rooms_created),
             get(&self.rooms_deleted)
         );
-        out.push_str(&tail);
         out
     }
 }
