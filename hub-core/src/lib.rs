@@ -5,12 +5,27 @@
 //! - [`hub`]: the guild event stream: seq, replay buffer, presence, encode-once fan-out,
 //!   dedupe, behind the [`hub::Backend`] interface (in-process today, Redis later).
 //! - [`ws`]: the `/ws` WebSocket protocol (auth, resume, snapshot, slow-client eviction).
-//! - HTTP side: config, router, server, rooms, Discord REST client, metrics.
+//! - HTTP side: [`config`], [`router`], [`cors`], [`response`], [`error`], [`rooms`],
+//!   [`discord`] (REST client), [`metrics`].
 
 pub mod auth;
+pub mod config;
+pub mod cors;
+pub mod discord;
+pub mod error;
 pub mod hub;
 pub mod metrics;
+pub mod response;
+pub mod rooms;
+pub mod router;
 pub mod secret;
 pub mod ws;
 
+pub use config::{Config, ConfigError, JwtKeys, LogFormat};
+pub use cors::Cors;
+pub use discord::{DiscordClient, DiscordError};
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use rooms::{FileRoomStore, RoomStore};
+pub use router::{Route, RouteError, route};
 pub use secret::Secret;
