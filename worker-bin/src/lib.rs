@@ -1,1 +1,17 @@
 //! The Spell Coven worker: one Discord Gateway session, forwarded to the hub.
+//!
+//! Modules, one concept each:
+//! - [`config`]: environment variables (contract §1);
+//! - [`voice`]: the guild voice-state cache and the room events it derives;
+//! - [`event`]: the events sent to the hub;
+//! - [`secret`]: the redacting wrapper for the token and the hub secret.
+
+pub mod config;
+pub mod event;
+pub mod secret;
+pub mod voice;
+
+pub use config::{Config, ConfigError, LogFormat};
+pub use event::{Occupancy, RoomEvent};
+pub use secret::Secret;
+pub use voice::{VoiceCache, VoiceChannel};
