@@ -8,10 +8,12 @@
 
 pub mod config;
 pub mod event;
+pub mod outbox;
 pub mod secret;
 pub mod voice;
 
 pub use config::{Config, ConfigError, LogFormat};
 pub use event::{Occupancy, RoomEvent};
+pub use outbox::{Entry, Outbox, Position};
 pub use secret::Secret;
 pub use voice::{VoiceCache, VoiceChannel};
