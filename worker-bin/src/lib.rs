@@ -8,8 +8,11 @@
 
 pub mod config;
 pub mod event;
+pub mod hub_client;
 pub mod outbox;
 pub mod secret;
+pub mod state_file;
+pub mod tls;
 pub mod voice;
 
 pub use config::{Config, ConfigError, LogFormat};

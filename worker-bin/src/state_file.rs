@@ -1,0 +1,227 @@
+//! The `WORKER_STATE_FILE`: the Gateway session to RESUME and the voice
+//! cache the hub has seen at that session's acknowledged seq.
+//!
+//! Written atomically (temporary file in the same directory, fsync, rename,
+//! fsync of the directory) so a crash leaves either the old or the new file,
+//! never a torn one. A file that cannot be read or parsed is reported and
+//! ignored: the worker then starts a new session (IDENTIFY) instead of
+//! crash-looping.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::voice::VoiceCache;
+
+/// The on-disk format version.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What is saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedState {
+    /// [`FORMAT_VERSION`].
+    pub version: u32,
+    /// The session to resume, at the acknowledged seq.
+    pub session: Option<gateway_proto::Session>,
+    /// The voice state the hub has seen at that seq.
+    pub cache: VoiceCache,
+}
+
+/// Why the state file could not be used.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StateFileError {
+    /// Reading or writing failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a state file of this version.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file belongs to another guild (`PRIMARY_GUILD_ID` changed).
+    OtherGuild {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl std::fmt::Display for StateFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "state file {}: {source}", path.display()),
+            Self::Corrupt { path, reason } => {
+                write!(f, "state file {} is unusable: {reason}", path.display())
+            }
+            Self::OtherGuild { path } => write!(
+                f,
+                "state file {} was written for another guild",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StateFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Load the state for `guild_id`. A missing file is `Ok(None)`.
+///
+/// # Errors
+/// When the file exists but cannot be read, parsed, or is for another guild;
+/// the caller should warn and start fresh.
+pub fn load(path: &Path, guild_id: &str) -> Result<Option<SavedState>, StateFileError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StateFileError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let state: SavedState =
+        serde_json::from_slice(&bytes).map_err(|e| StateFileError::Corrupt {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+    if state.version != FORMAT_VERSION {
+        return Err(StateFileError::Corrupt {
+            path: path.to_owned(),
+            reason: format!("unknown format version {}", state.version),
+        });
+    }
+    if state.cache.guild_id() != guild_id {
+        return Err(StateFileError::OtherGuild {
+            path: path.to_owned(),
+        });
+    }
+    Ok(Some(state))
+}
+
+/// Save atomically: write `<path>.tmp`, fsync, rename over `path`, fsync the
+/// directory.
+///
+/// # Errors
+/// Any I/O failure; the previous file is then left intact.
+pub fn save(path: &Path, state: &SavedState) -> Result<(), StateFileError> {
+    let io = |source| StateFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let json = serde_json::to_vec_pretty(state).map_err(|e| StateFileError::Corrupt {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    {
+        let mut file = fs::File::create(&tmp).map_err(io)?;
+        file.write_all(&json).map_err(io)?;
+        file.sync_all().map_err(io)?;
+    }
+    fs::rename(&tmp, path).map_err(io)?;
+    // Make the rename itself durable (best effort: not every platform lets
+    // a directory be opened).
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn state() -> SavedState {
+        let mut cache = VoiceCache::new("42");
+        cache.apply_dispatch(
+            "GUILD_CREATE",
+            &json!({"id": "42", "channels": [{"id": "1", "type": 2}],
+                    "voice_states": [{"channel_id": "1", "user_id": "7"}]}),
+        );
+        SavedState {
+            version: FORMAT_VERSION,
+            session: Some(gateway_proto::Session {
+                id: "abc".into(),
+                seq: 9,
+                resume_url: "wss://resume.example".into(),
+            }),
+            cache,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert!(load(&path, "42").unwrap().is_none());
+        save(&path, &state()).unwrap();
+        assert_eq!(load(&path, "42").unwrap(), Some(state()));
+        // Overwrite in place.
+        let mut next = state();
+        next.session = None;
+        save(&path, &next).unwrap();
+        assert_eq!(load(&path, "42").unwrap(), Some(next));
+        assert!(!dir.path().join("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_and_foreign_files_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(&path, b"{ not json").unwrap();
+        assert!(matches!(
+            load(&path, "42"),
+            Err(StateFileError::Corrupt { .. })
+        ));
+        fs::write(&path, b"").unwrap();
+        assert!(matches!(
+            load(&path, "42"),
+            Err(StateFileError::Corrupt { .. })
+        ));
+        save(&path, &state()).unwrap();
+        assert!(matches!(
+            load(&path, "43"),
+            Err(StateFileError::OtherGuild { .. })
+        ));
+        let mut v2 = serde_json::to_value(state()).unwrap();
+        v2["version"] = json!(2);
+        fs::write(&path, v2.to_string()).unwrap();
+        assert!(load(&path, "42").is_err());
+    }
+
+    #[test]
+    fn saving_into_a_missing_directory_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope").join("state.json");
+        assert!(matches!(
+            save(&path, &state()),
+            Err(StateFileError::Io { .. })
+        ));
+    }
+}
