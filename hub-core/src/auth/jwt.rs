@@ -17,7 +17,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
-use p256::ecdsa::{Signature, SigningKey};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny};
 
@@ -108,11 +108,7 @@ pub fn parse_jws(token: &str) -> Result<ParsedJws<'_>, JwtError> {
     let raw_sig = URL_SAFE_NO_PAD
         .decode(signature_b64)
         .map_err(|_| JwtError::MalformedSignature)?;
-    // RFC 7518 §3.4: exactly 64 octets R‖S; from_slice also requires 0 < r, s < n.
-    if raw_sig.len() != 64 {
-        return Err(JwtError::MalformedSignature);
-    }
-    let signature = Signature::from_slice(&raw_sig).map_err(|_| JwtError::MalformedSignature)?;
+    let signature = decode_signature(&raw_sig)?;
 
     Ok(ParsedJws {
         signing_input,
@@ -139,11 +135,39 @@ impl ParsedJws<'_> {
             KeyLookup::NotFound => return Err(JwtError::UnknownKey),
             KeyLookup::Ambiguous => return Err(JwtError::AmbiguousKey),
         };
-        key.verifying_key()
-            .verify(self.signing_input.as_bytes(), &self.signature)
-            .map_err(|_| JwtError::BadSignature)?;
+        verify_signature(
+            key.verifying_key(),
+            self.signing_input.as_bytes(),
+            &self.signature,
+        )?;
         b64(self.payload_b64, "payload is not base64url")
     }
+}
+
+/// Decodes an ES256 signature: exactly 64 octets `R‖S` (RFC 7518 §3.4; DER and any other
+/// length are invalid), with `0 < r, s < n` (`Signature::from_slice`).
+///
+/// # Errors
+/// [`JwtError::MalformedSignature`].
+pub fn decode_signature(raw: &[u8]) -> Result<Signature, JwtError> {
+    if raw.len() != 64 {
+        return Err(JwtError::MalformedSignature);
+    }
+    Signature::from_slice(raw).map_err(|_| JwtError::MalformedSignature)
+}
+
+/// Verifies an ECDSA P-256/SHA-256 signature over `message`. High-S signatures are valid
+/// (ECDSA itself does not require low-S; Wycheproof tcId 1 is `valid`).
+///
+/// # Errors
+/// [`JwtError::BadSignature`].
+pub fn verify_signature(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), JwtError> {
+    key.verify(message, signature)
+        .map_err(|_| JwtError::BadSignature)
 }
 
 /// Verifies a compact JWS (any payload) and returns the payload bytes.

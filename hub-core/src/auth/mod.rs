@@ -41,7 +41,8 @@ pub use jwks::{
     JwksOptions, KeySource, KeyStore, MAX_JWKS_BYTES, Refresh, RefreshReason, validate_url,
 };
 pub use jwt::{
-    MAX_TOKEN_LEN, ParsedJws, parse_jws, sign_es256, sign_raw, verify_jws, verify_with_keys,
+    MAX_TOKEN_LEN, ParsedJws, decode_signature, parse_jws, sign_es256, sign_raw, verify_jws,
+    verify_signature, verify_with_keys,
 };
 pub use testing::TestIssuer;
 pub use token_cache::{DEFAULT_TOKEN_CACHE_ENTRIES, TokenCache};
