@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod event;
+pub mod health;
 pub mod hub_client;
 pub mod outbox;
 pub mod secret;

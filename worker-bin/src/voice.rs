@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 
+use gateway_proto::{Channel, DispatchEvent, GuildCreate, VoiceState};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -55,37 +56,6 @@ pub struct VoiceCache {
     channels: BTreeMap<String, VoiceChannel>,
     /// user id -> channel id.
     members: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-struct WireChannel {
-    id: String,
-    #[serde(rename = "type")]
-    kind: u8,
-    #[serde(default)]
-    guild_id: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireVoiceState {
-    #[serde(default)]
-    guild_id: Option<String>,
-    #[serde(default)]
-    channel_id: Option<String>,
-    user_id: String,
-}
-
-#[derive(Deserialize)]
-struct WireGuildCreate {
-    id: String,
-    #[serde(default)]
-    unavailable: Option<bool>,
-    #[serde(default)]
-    channels: Vec<WireChannel>,
-    #[serde(default)]
-    voice_states: Vec<WireVoiceState>,
 }
 
 impl VoiceCache {
@@ -144,33 +114,54 @@ impl VoiceCache {
         }
     }
 
-    /// Apply one dispatch (`t` and `d` of an op 0 payload) and return the
-    /// room events it implies, in order. Unknown or malformed dispatches
-    /// change nothing.
+    /// Apply one typed dispatch from gateway-proto and return the room
+    /// events it implies, in order. Other dispatches change nothing.
+    pub fn apply(&mut self, event: &DispatchEvent) -> Vec<RoomEvent> {
+        match event {
+            DispatchEvent::GuildCreate(guild) => self.guild_create(guild),
+            DispatchEvent::ChannelCreate(channel) | DispatchEvent::ChannelUpdate(channel) => {
+                self.channel_upsert(channel);
+                Vec::new()
+            }
+            DispatchEvent::ChannelDelete(channel) => self.channel_delete(channel),
+            DispatchEvent::VoiceStateUpdate(state) => self.voice_state(state),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Apply one dispatch given as its name (`t`) and JSON data (`d`); the
+    /// same as [`apply`](Self::apply) for callers without typed dispatches.
+    /// Unknown or malformed dispatches change nothing.
     pub fn apply_dispatch(&mut self, name: &str, data: &Value) -> Vec<RoomEvent> {
         match name {
-            "GUILD_CREATE" => match WireGuildCreate::deserialize(data) {
-                Ok(guild) => self.guild_create(guild),
+            "GUILD_CREATE" => match GuildCreate::deserialize(data) {
+                Ok(guild) => self.guild_create(&guild),
                 Err(_) => Vec::new(),
             },
             "CHANNEL_CREATE" | "CHANNEL_UPDATE" => {
-                if let Ok(channel) = WireChannel::deserialize(data) {
-                    self.channel_upsert(channel);
+                if let Ok(channel) = Channel::deserialize(data) {
+                    self.channel_upsert(&channel);
                 }
                 Vec::new()
             }
-            "CHANNEL_DELETE" => match WireChannel::deserialize(data) {
-                Ok(channel) => self.channel_delete(channel),
+            "CHANNEL_DELETE" => match Channel::deserialize(data) {
+                Ok(channel) => self.channel_delete(&channel),
                 Err(_) => Vec::new(),
             },
-            "VOICE_STATE_UPDATE" => match WireVoiceState::deserialize(data) {
-                Ok(state) if state.guild_id.as_deref() == Some(self.guild_id.as_str()) => {
-                    self.set_channel(state.user_id, state.channel_id)
-                }
-                _ => Vec::new(),
+            "VOICE_STATE_UPDATE" => match VoiceState::deserialize(data) {
+                Ok(state) => self.voice_state(&state),
+                Err(_) => Vec::new(),
             },
             _ => Vec::new(),
         }
+    }
+
+    fn voice_state(&mut self, state: &VoiceState) -> Vec<RoomEvent> {
+        // VOICE_STATE_UPDATE of another guild (or a DM call, no guild_id).
+        if state.guild_id.as_deref() != Some(self.guild_id.as_str()) {
+            return Vec::new();
+        }
+        self.set_channel(state.user_id.clone(), state.channel_id.clone())
     }
 
     /// Move `user` to `channel` (None = no channel) and report the change.
@@ -182,15 +173,15 @@ impl VoiceCache {
         transition(user, previous, channel)
     }
 
-    fn channel_upsert(&mut self, channel: WireChannel) {
+    fn channel_upsert(&mut self, channel: &Channel) {
         if channel.guild_id.as_deref() != Some(self.guild_id.as_str()) {
             return;
         }
         if is_voice(channel.kind) {
             self.channels.insert(
-                channel.id,
+                channel.id.clone(),
                 VoiceChannel {
-                    name: channel.name,
+                    name: channel.name.clone(),
                     kind: channel.kind,
                 },
             );
@@ -199,7 +190,7 @@ impl VoiceCache {
         }
     }
 
-    fn channel_delete(&mut self, channel: WireChannel) -> Vec<RoomEvent> {
+    fn channel_delete(&mut self, channel: &Channel) -> Vec<RoomEvent> {
         if channel.guild_id.as_deref() != Some(self.guild_id.as_str()) {
             return Vec::new();
         }
@@ -211,23 +202,23 @@ impl VoiceCache {
         // only (clients drop its members)."
         self.members.retain(|_, c| *c != channel.id);
         vec![RoomEvent::RoomDeleted {
-            channel_id: channel.id,
+            channel_id: channel.id.clone(),
         }]
     }
 
-    fn guild_create(&mut self, guild: WireGuildCreate) -> Vec<RoomEvent> {
-        if guild.id != self.guild_id || guild.unavailable == Some(true) {
+    fn guild_create(&mut self, guild: &GuildCreate) -> Vec<RoomEvent> {
+        if guild.id != self.guild_id || guild.unavailable {
             return Vec::new();
         }
         let channels: BTreeMap<String, VoiceChannel> = guild
             .channels
-            .into_iter()
+            .iter()
             .filter(|c| is_voice(c.kind))
             .map(|c| {
                 (
-                    c.id,
+                    c.id.clone(),
                     VoiceChannel {
-                        name: c.name,
+                        name: c.name.clone(),
                         kind: c.kind,
                     },
                 )
@@ -235,8 +226,8 @@ impl VoiceCache {
             .collect();
         let members: BTreeMap<String, String> = guild
             .voice_states
-            .into_iter()
-            .filter_map(|s| s.channel_id.map(|c| (s.user_id, c)))
+            .iter()
+            .filter_map(|s| s.channel_id.clone().map(|c| (s.user_id.clone(), c)))
             .collect();
 
         let mut events = Vec::new();
