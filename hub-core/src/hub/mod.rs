@@ -1,1 +1,37 @@
-//! (being written)
+//! The guild event stream: presence, seq, replay buffer, encode-once fan-out, dedupe.
+//!
+//! [`Hub`] is the one entry point: the webhook route calls [`Hub::ingest_webhook`], the room
+//! routes call [`Hub::publish`], the WebSocket sessions subscribe (crate-internal). State lives
+//! behind the [`Backend`] trait ([`MemoryBackend`] today, Redis later); fan-out to the
+//! connected clients is always local.
+//!
+//! Semantics (contract §3/§4, lead's decisions):
+//! - Every event is applied to presence as a state transition and only the differences are
+//!   emitted (see [`presence`]); `guild.sync` goes through the same function.
+//! - `seq` increases by exactly 1 per emitted event and is never reused, also across
+//!   restarts (see [`persist`]).
+//! - A webhook delivery whose MAC or `id` was seen is a duplicate: nothing is broadcast.
+//! - Payloads for another guild are ignored (`Ignored`, answered 200).
+//! - Each client queue is bounded by bytes; over it the client is closed with 1013.
+
+pub mod backend;
+pub mod dedupe;
+pub mod error;
+pub mod event;
+pub mod fanout;
+pub mod memory;
+pub mod persist;
+pub mod presence;
+pub mod stream;
+
+mod service;
+
+pub use backend::{Backend, DedupeKey};
+pub use error::{BackendError, HubError, IngestError};
+pub use event::{Change, GuildEvent, IncomingEvent};
+pub use fanout::{ClientQueue, CloseOrder};
+pub use memory::{MemoryBackend, StreamLimits};
+pub use presence::{Emitted, Presence};
+pub use service::{Hub, HubConfig, IngestOutcome};
+pub(crate) use service::{SessionGuard, SubscribeError, Subscription, now_unix_ms};
+pub use stream::{Replay, ReplayBuffer, StoredEvent};

@@ -1,0 +1,443 @@
+//! [`Hub`]: the guild stream's front door (ingest, publish, subscribe, shutdown).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, watch};
+
+use super::backend::{Backend, DedupeKey};
+use super::dedupe::{ID_TTL_MS, MAC_TTL_MS};
+use super::error::{HubError, IngestError};
+use super::event::{IncomingEvent, parse_event};
+use super::fanout::{CLOSE_GOING_AWAY, ClientQueue, CloseOrder, Fanout};
+use super::memory::{MemoryBackend, StreamLimits};
+use super::stream::{Replay, encode_ack};
+use crate::metrics::{Metrics, inc};
+
+/// Longest webhook event `id` accepted (ids are kept in memory for 10 minutes).
+const MAX_ID_LEN: usize = 128;
+/// How long [`Hub::shutdown`] waits for sockets to send their close frames.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
+
+/// Configuration of the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubConfig {
+    /// The guild (`PRIMARY_GUILD_ID`).
+    pub guild_id: u64,
+    /// Events kept for `since` resume (`REPLAY_MAX_EVENTS`, default 5000).
+    pub replay_max_events: usize,
+    /// Oldest event kept for `since` resume (default 10 minutes).
+    pub replay_max_age: Duration,
+    /// Unsent bytes a client may have queued before it is closed with 1013
+    /// (`CLIENT_QUEUE_MAX_BYTES`, default 1 MiB).
+    pub client_queue_max_bytes: usize,
+    /// Where the stream state is persisted (`DATA_DIR`); `None` keeps it in memory only.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl HubConfig {
+    /// The defaults of the contract for `guild_id`, without persistence.
+    pub fn new(guild_id: u64) -> Self {
+        Self {
+            guild_id,
+            replay_max_events: 5000,
+            replay_max_age: Duration::from_secs(600),
+            client_queue_max_bytes: 1 << 20,
+            data_dir: None,
+        }
+    }
+}
+
+/// What happened to an ingested or published event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IngestOutcome {
+    /// Applied; `emitted` events (at least one) went to the stream and to every client.
+    Applied {
+        /// Number of events emitted.
+        emitted: usize,
+    },
+    /// Already seen (same `id`, or the same signed request replayed): nothing broadcast.
+    Duplicate,
+    /// Another guild's payload, or no change to presence: nothing broadcast.
+    Ignored,
+}
+
+/// Why a WebSocket client could not subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubscribeError {
+    /// The hub is shutting down (close 1001).
+    ShuttingDown,
+    /// The backend failed (close 1011).
+    Unavailable,
+}
+
+/// A subscribed client: what to send first, then its live queue.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    /// Fan-out id, for [`Hub::unsubscribe`].
+    pub(crate) id: u64,
+    /// The client's live queue (events after the preamble).
+    pub(crate) queue: Arc<ClientQueue>,
+    /// The ack, then the replayed events or one snapshot.
+    pub(crate) preamble: Vec<Bytes>,
+}
+
+struct State {
+    backend: Box<dyn Backend>,
+    fanout: Fanout,
+    closing: bool,
+}
+
+struct Shared {
+    cfg: HubConfig,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
+    sessions: AtomicUsize,
+    sessions_done: Notify,
+    shutdown: watch::Sender<bool>,
+}
+
+/// The guild event stream and its subscribers. Cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("guild_id", &self.shared.cfg.guild_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A hub over the in-process backend, restoring persisted stream state from `data_dir`.
+    ///
+    /// # Errors
+    /// [`HubError`] when the configuration is unusable or a state file cannot be read (or is
+    /// corrupt), or the first seq block cannot be reserved on disk.
+    pub fn new(cfg: HubConfig, metrics: Arc<Metrics>) -> Result<Self, HubError> {
+        if cfg.replay_max_events == 0 {
+            return Err(HubError::Config(
+                "REPLAY_MAX_EVENTS must be at least 1".to_owned(),
+            ));
+        }
+        if cfg.client_queue_max_bytes == 0 {
+            return Err(HubError::Config(
+                "CLIENT_QUEUE_MAX_BYTES must be at least 1".to_owned(),
+            ));
+        }
+        let limits = StreamLimits {
+            replay_max_events: cfg.replay_max_events,
+            replay_max_age_ms: i64::try_from(cfg.replay_max_age.as_millis()).unwrap_or(i64::MAX),
+        };
+        let backend = MemoryBackend::open(&[cfg.guild_id], limits, cfg.data_dir.as_deref())?;
+        Ok(Self::with_backend(cfg, metrics, Box::new(backend)))
+    }
+
+    /// A hub over any [`Backend`] (the seam for a Redis backend).
+    pub fn with_backend(cfg: HubConfig, metrics: Arc<Metrics>, backend: Box<dyn Backend>) -> Self {
+        let (shutdown, _) = watch::channel(false);
+        Self {
+            shared: Arc::new(Shared {
+                cfg,
+                metrics,
+                state: Mutex::new(State {
+                    backend,
+                    fanout: Fanout::new(),
+                    closing: false,
+                }),
+                sessions: AtomicUsize::new(0),
+                sessions_done: Notify::new(),
+                shutdown,
+            }),
+        }
+    }
+
+    /// The guild this hub serves.
+    pub fn guild_id(&self) -> u64 {
+        self.shared.cfg.guild_id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // State is only mutated through whole backend calls; a panic in one leaves at worst
+        // one event half-applied, which the next guild.sync repairs. Keep serving.
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Webhook path (contract §4): the signature was verified by the caller; `replay_key` is
+    /// the request's MAC and `timestamp` its verified `X-Hub-Timestamp`. A MAC or an `id`
+    /// seen before -> [`IngestOutcome::Duplicate`]: nothing is ever broadcast twice. Keys are
+    /// remembered only once the event was accepted, so a failed delivery can be retried.
+    ///
+    /// # Errors
+    /// [`IngestError::UnknownEvent`] / [`IngestError::BadPayload`] (-> 400),
+    /// [`IngestError::Unavailable`] (-> 503).
+    pub fn ingest_webhook(
+        &self,
+        replay_key: [u8; 32],
+        timestamp: i64,
+        ev: IncomingEvent,
+        now_ms: i64,
+    ) -> Result<IngestOutcome, IngestError> {
+        let mac_expiry = now_ms.max(timestamp.saturating_mul(1000)) + MAC_TTL_MS;
+        self.ingest(Some(replay_key), mac_expiry, ev, now_ms)
+    }
+
+    /// The hub's own events (create-room -> `room.created`, end-room / idle sweeper ->
+    /// `room.deleted`). An `id`, if given, is deduplicated like a webhook's.
+    ///
+    /// # Errors
+    /// As [`Hub::ingest_webhook`].
+    pub fn publish(&self, ev: IncomingEvent, now_ms: i64) -> Result<IngestOutcome, IngestError> {
+        self.ingest(None, 0, ev, now_ms)
+    }
+
+    fn ingest(
+        &self,
+        mac: Option<[u8; 32]>,
+        mac_expiry: i64,
+        ev: IncomingEvent,
+        now_ms: i64,
+    ) -> Result<IngestOutcome, IngestError> {
+        let guild = self.shared.cfg.guild_id;
+        if ev.id.as_ref().is_some_and(|id| id.len() > MAX_ID_LEN) {
+            return Err(IngestError::BadPayload(format!(
+                "id longer than {MAX_ID_LEN} bytes"
+            )));
+        }
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if state.closing {
+            return Err(IngestError::Unavailable);
+        }
+        let unavailable = |e: super::error::BackendError| {
+            tracing::warn!(error = %e, "stream backend failed");
+            IngestError::Unavailable
+        };
+        let keys: Vec<DedupeKey> = mac
+            .map(DedupeKey::Mac)
+            .into_iter()
+            .chain(ev.id.clone().map(DedupeKey::EventId))
+            .collect();
+        for key in &keys {
+            if state
+                .backend
+                .seen(guild, key, now_ms)
+                .map_err(unavailable)?
+            {
+                inc(&self.shared.metrics.events_duplicate);
+                return Ok(IngestOutcome::Duplicate);
+            }
+        }
+        let parsed = parse_event(&ev.event, &ev.payload)?;
+        let outcome = if parsed.guild_id == guild {
+            let events = state
+                .backend
+                .apply(guild, &parsed.change, now_ms)
+                .map_err(unavailable)?;
+            inc(&self.shared.metrics.events_in);
+            for e in &events {
+                let delivery = state
+                    .fanout
+                    .publish(&e.frame, self.shared.cfg.client_queue_max_bytes);
+                let m = &self.shared.metrics;
+                m.events_out.fetch_add(delivery.queued, Ordering::Relaxed);
+                m.evictions.fetch_add(delivery.evicted, Ordering::Relaxed);
+            }
+            if events.is_empty() {
+                IngestOutcome::Ignored
+            } else {
+                IngestOutcome::Applied {
+                    emitted: events.len(),
+                }
+            }
+        } else {
+            IngestOutcome::Ignored
+        };
+        for key in keys {
+            let expiry = match key {
+                DedupeKey::Mac(_) => mac_expiry,
+                DedupeKey::EventId(_) => now_ms + ID_TTL_MS,
+            };
+            state
+                .backend
+                .remember(guild, key, expiry, now_ms)
+                .map_err(unavailable)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Users in a voice channel (for the idle-room sweeper); `None` if the channel is unknown.
+    pub fn members(&self, channel_id: u64) -> Option<usize> {
+        let guild = self.shared.cfg.guild_id;
+        self.lock().backend.members(guild, channel_id)
+    }
+
+    /// Seq of the latest event.
+    ///
+    /// # Errors
+    /// The backend's failure, in plain words.
+    pub fn head(&self) -> Result<u64, String> {
+        let guild = self.shared.cfg.guild_id;
+        self.lock().backend.head(guild).map_err(|e| e.to_string())
+    }
+
+    /// Whether the hub can serve (`GET /health`).
+    ///
+    /// # Errors
+    /// What is down, in plain words (e.g. "redis unreachable" with a Redis backend).
+    pub fn health(&self) -> Result<(), String> {
+        let mut state = self.lock();
+        if state.closing {
+            return Err("shutting down".to_owned());
+        }
+        state.backend.health().map_err(|e| e.to_string())
+    }
+
+    /// Subscribes a client: under the same lock as publishing, builds the ack and either
+    /// the replay after `since` (all still held -> `resumed`) or one snapshot, and adds the
+    /// client's queue to the fan-out. Every later event goes to the queue: no gap, no
+    /// duplicate (contract §3.3).
+    pub(crate) fn subscribe(
+        &self,
+        since: Option<u64>,
+        now_ms: i64,
+    ) -> Result<Subscription, SubscribeError> {
+        let guild = self.shared.cfg.guild_id;
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if state.closing {
+            return Err(SubscribeError::ShuttingDown);
+        }
+        let backend = &mut state.backend;
+        let fail = |e: super::error::BackendError| {
+            tracing::warn!(error = %e, "stream backend failed");
+            SubscribeError::Unavailable
+        };
+        let head = backend.head(guild).map_err(fail)?;
+        let replay = match since {
+            Some(since) => backend.replay_since(guild, since, now_ms).map_err(fail)?,
+            None => Replay::TooOld,
+        };
+        let preamble = match replay {
+            Replay::Events(events) => {
+                inc(&self.shared.metrics.replays_served);
+                let mut preamble = Vec::with_capacity(events.len() + 1);
+                preamble.push(encode_ack(guild, head, true));
+                preamble.extend(events);
+                preamble
+            }
+            Replay::TooOld => {
+                inc(&self.shared.metrics.snapshots_served);
+                vec![
+                    encode_ack(guild, head, false),
+                    backend.snapshot(guild).map_err(fail)?,
+                ]
+            }
+        };
+        let queue = Arc::new(ClientQueue::new());
+        let id = state.fanout.subscribe(queue.clone());
+        Ok(Subscription {
+            id,
+            queue,
+            preamble,
+        })
+    }
+
+    /// Removes a client from the fan-out.
+    pub(crate) fn unsubscribe(&self, id: u64) {
+        self.lock().fanout.unsubscribe(id);
+    }
+
+    /// Number of subscribed clients.
+    pub fn subscribers(&self) -> usize {
+        self.lock().fanout.len()
+    }
+
+    /// Counts an open WebSocket (and the `hub_ws_connections` gauge) until the guard drops.
+    pub(crate) fn session_started(&self) -> SessionGuard {
+        self.shared.sessions.fetch_add(1, Ordering::AcqRel);
+        self.shared
+            .metrics
+            .ws_connections
+            .fetch_add(1, Ordering::Relaxed);
+        SessionGuard { hub: self.clone() }
+    }
+
+    /// A signal that turns `true` when the hub shuts down (sockets still authenticating
+    /// watch it).
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shared.shutdown.subscribe()
+    }
+
+    /// Whether [`Hub::shutdown`] has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.lock().closing
+    }
+
+    /// Closes every socket with 1001 "going away" (clients resume elsewhere with `since`,
+    /// contract §3.5), persists the stream state, and waits (at most a few seconds) for the
+    /// sockets to send their close frames. Later ingests get `Unavailable`.
+    pub async fn shutdown(&self) {
+        let now_ms = now_unix_ms();
+        {
+            let mut state = self.lock();
+            state.closing = true;
+            state.fanout.close_all(CloseOrder {
+                code: CLOSE_GOING_AWAY,
+                reason: "server shutting down",
+            });
+            if let Err(e) = state.backend.persist(now_ms) {
+                tracing::error!(error = %e, "could not persist the hub stream state");
+            }
+        }
+        self.shared.shutdown.send_replace(true);
+        let drained = async {
+            loop {
+                let done = self.shared.sessions_done.notified();
+                if self.shared.sessions.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                done.await;
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_DRAIN, drained).await.is_err() {
+            tracing::warn!(
+                open = self.shared.sessions.load(Ordering::Acquire),
+                "websockets still open after shutdown drain"
+            );
+        }
+    }
+}
+
+/// Keeps one WebSocket counted; see [`Hub::session_started`].
+#[derive(Debug)]
+pub(crate) struct SessionGuard {
+    hub: Hub,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let shared = &self.hub.shared;
+        shared
+            .metrics
+            .ws_connections
+            .fetch_sub(1, Ordering::Relaxed);
+        if shared.sessions.fetch_sub(1, Ordering::AcqRel) == 1 {
+            shared.sessions_done.notify_waiters();
+        }
+    }
+}
+
+/// The wall clock in unix milliseconds (0 if the clock is before 1970).
+pub(crate) fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,279 @@
+//! One WebSocket connection: auth, then ack + replay/snapshot + live events.
+//!
+//! One task per connection running one `select!` loop (no second task, no channel): it
+//! reads client frames, drains the client's queue (`feed` every queued frame, then one
+//! `flush`), and pings on a timer. Writes are never cancelled by a read; a write stuck on a
+//! client that stopped reading is abandoned only when the queue is closed (eviction with
+//! 1013, shutdown with 1001).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{Frame, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+
+use super::close::{AUTH_TIMEOUT, GOING_AWAY, INTERNAL_ERROR, UNAUTHORIZED, close_for_error};
+use super::message::parse_auth;
+use super::{WsContext, websocket_config};
+use crate::auth::JwtError;
+use crate::hub::now_unix_ms;
+use crate::hub::{ClientQueue, CloseOrder, SessionGuard, SubscribeError, Subscription};
+use crate::metrics::inc;
+
+type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Most frames fed before one flush (Centrifuge caps a batch at 16; small frames are cheap).
+const BATCH_MAX: usize = 64;
+/// Time spent reading (and discarding) what the client still sends after our close frame,
+/// so the kernel closes with FIN rather than RST and the client reads the close frame.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// How a session ends.
+enum End {
+    /// The connection is gone: nothing can be sent.
+    Gone,
+    /// The client sent a close frame: tungstenite queued the reply; flush it.
+    PeerClosed,
+    /// Send this close frame.
+    Close(CloseOrder),
+}
+
+const fn order(code: u16, reason: &'static str) -> CloseOrder {
+    CloseOrder { code, reason }
+}
+
+/// Runs one connection to its end. `_guard` keeps it counted until then.
+pub(super) async fn run(on_upgrade: OnUpgrade, ctx: Arc<WsContext>, _guard: SessionGuard) {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            tracing::debug!(error = %e, "websocket upgrade failed");
+            return;
+        }
+    };
+    let mut ws = WebSocketStream::from_raw_socket(
+        TokioIo::new(upgraded),
+        Role::Server,
+        Some(websocket_config()),
+    )
+    .await;
+    let end = match authenticate(&mut ws, &ctx).await {
+        Ok(since) => match ctx.hub.subscribe(since, now_unix_ms()) {
+            Ok(sub) => {
+                let Subscription {
+                    id,
+                    queue,
+                    preamble,
+                } = sub;
+                let end = serve(&mut ws, &ctx, preamble, &queue).await;
+                ctx.hub.unsubscribe(id);
+                end
+            }
+            Err(SubscribeError::ShuttingDown) => {
+                End::Close(order(GOING_AWAY, "server shutting down"))
+            }
+            Err(SubscribeError::Unavailable) => {
+                End::Close(order(INTERNAL_ERROR, "event stream unavailable"))
+            }
+        },
+        Err(end) => end,
+    };
+    finish(&mut ws, end, &ctx).await;
+}
+
+/// Waits for the auth message and verifies its token. Returns the client's `since`.
+async fn authenticate(ws: &mut Socket, ctx: &WsContext) -> Result<Option<u64>, End> {
+    let metrics = &ctx.metrics;
+    let mut shutdown = ctx.hub.shutdown_signal();
+    // Contract §3.1: no valid auth within 10 s -> 4408.
+    let deadline = tokio::time::sleep(ctx.settings.auth_timeout);
+    tokio::pin!(deadline);
+    let timed_out = || {
+        inc(&metrics.auth_failed_timeout);
+        End::Close(order(AUTH_TIMEOUT, "auth timeout"))
+    };
+    let text = loop {
+        let msg = tokio::select! {
+            () = &mut deadline => return Err(timed_out()),
+            _ = shutdown.wait_for(|down| *down) => {
+                return Err(End::Close(order(GOING_AWAY, "server shutting down")));
+            }
+            msg = ws.next() => msg,
+        };
+        match msg {
+            None => return Err(End::Gone),
+            Some(Err(e)) => return Err(close_for_error(&e).map_or(End::Gone, End::Close)),
+            Some(Ok(Message::Text(text))) => break text,
+            // Pings are answered by tungstenite on the next read, before auth too (§3.6).
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+            Some(Ok(Message::Close(_))) => return Err(End::PeerClosed),
+            Some(Ok(Message::Binary(_))) => {
+                inc(&metrics.auth_failed_malformed);
+                return Err(End::Close(order(
+                    UNAUTHORIZED,
+                    "first message must be an auth message",
+                )));
+            }
+        }
+    };
+    let Some(auth) = parse_auth(&text) else {
+        inc(&metrics.auth_failed_malformed);
+        return Err(End::Close(order(
+            UNAUTHORIZED,
+            "first message must be an auth message",
+        )));
+    };
+    drop(text);
+    let now_secs = now_unix_ms() / 1000;
+    let verified = tokio::select! {
+        () = &mut deadline => return Err(timed_out()),
+        result = ctx.jwt.verify(&auth.token, now_secs) => result,
+    };
+    match verified {
+        Ok(_claims) => {
+            inc(&metrics.auth_ok);
+            Ok(auth.since)
+        }
+        // The keys cannot be loaded: not the client's fault, it should retry (1011).
+        Err(JwtError::KeysUnavailable) => {
+            inc(&metrics.auth_failed_invalid);
+            Err(End::Close(order(INTERNAL_ERROR, "auth keys unavailable")))
+        }
+        Err(e) => {
+            inc(&metrics.auth_failed_invalid);
+            tracing::debug!(reason = e.reason(), "websocket auth refused");
+            Err(End::Close(order(UNAUTHORIZED, "invalid token")))
+        }
+    }
+}
+
+/// Sends the preamble, then live events until the session ends.
+async fn serve(ws: &mut Socket, ctx: &WsContext, preamble: Vec<Bytes>, queue: &ClientQueue) -> End {
+    let written = tokio::select! {
+        result = write_frames(ws, preamble.into_iter()) => result,
+        closed = until_closed(queue) => return End::Close(closed),
+    };
+    if written.is_err() {
+        return End::Gone;
+    }
+    let period = ctx.settings.ping_interval;
+    let mut ping = tokio::time::interval_at(Instant::now() + period, period);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Liveness: anything received since the last ping counts as an answer.
+    let mut heard = true;
+    loop {
+        if let Some(closed) = queue.close_order() {
+            return End::Close(closed);
+        }
+        let has_frames = queue.has_frames();
+        tokio::select! {
+            () = queue.changed(), if !has_frames => {}
+            () = std::future::ready(()), if has_frames => {
+                let batch = std::iter::from_fn(|| queue.pop()).take(BATCH_MAX);
+                let written = tokio::select! {
+                    result = write_frames(ws, batch) => result,
+                    closed = until_closed(queue) => return End::Close(closed),
+                };
+                if written.is_err() {
+                    return End::Gone;
+                }
+            }
+            msg = ws.next() => match msg {
+                None => return End::Gone,
+                Some(Err(e)) => return close_for_error(&e).map_or(End::Gone, End::Close),
+                Some(Ok(Message::Close(_))) => return End::PeerClosed,
+                // After auth every client message is ignored (unknown types, a second auth);
+                // each one still proves the client alive.
+                Some(Ok(_)) => heard = true,
+            },
+            _ = ping.tick() => {
+                if !heard {
+                    return End::Close(order(GOING_AWAY, "ping timeout"));
+                }
+                heard = false;
+                let sent = tokio::select! {
+                    result = send_flushed(ws, Message::Ping(Bytes::new())) => result,
+                    closed = until_closed(queue) => return End::Close(closed),
+                };
+                if sent.is_err() {
+                    return End::Gone;
+                }
+            }
+        }
+    }
+}
+
+/// Feeds every frame (shared bytes, no re-encoding, no UTF-8 re-check: the hub encoded
+/// them from `serde_json`), then flushes once.
+async fn write_frames(
+    ws: &mut Socket,
+    frames: impl Iterator<Item = Bytes>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    for frame in frames {
+        ws.feed(Message::Frame(Frame::message(
+            frame,
+            OpCode::Data(Data::Text),
+            true,
+        )))
+        .await?;
+    }
+    ws.flush().await
+}
+
+async fn send_flushed(
+    ws: &mut Socket,
+    msg: Message,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    ws.feed(msg).await?;
+    ws.flush().await
+}
+
+/// Resolves once the queue is closed (eviction, shutdown).
+async fn until_closed(queue: &ClientQueue) -> CloseOrder {
+    loop {
+        if let Some(closed) = queue.close_order() {
+            return closed;
+        }
+        queue.changed().await;
+    }
+}
+
+/// Ends the connection: sends the close frame (bounded in time), half-closes, and reads
+/// until the client closes too (bounded), so the close frame is not lost to a TCP reset.
+async fn finish(ws: &mut Socket, end: End, ctx: &WsContext) {
+    let close_timeout = ctx.settings.close_timeout;
+    match end {
+        End::Gone => return,
+        End::PeerClosed => {
+            let _ = timeout(close_timeout, ws.flush()).await;
+        }
+        End::Close(closed) => {
+            let frame = CloseFrame {
+                code: CloseCode::from(closed.code),
+                reason: Utf8Bytes::from_static(closed.reason),
+            };
+            if !matches!(
+                timeout(close_timeout, ws.send(Message::Close(Some(frame)))).await,
+                Ok(Ok(()))
+            ) {
+                return;
+            }
+        }
+    }
+    let io = ws.get_mut();
+    let _ = timeout(LINGER, async {
+        let _ = io.shutdown().await;
+        let mut sink = vec![0u8; 512];
+        while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
