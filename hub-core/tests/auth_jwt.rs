@@ -694,3 +694,38 @@ async fn oversized_file_is_rejected() {
     std::fs::write(&path, vec![b' '; 64 * 1024 + 1]).expect("write");
     assert_eq!(verifier.load_at(NOW).await, Err(JwksError::TooLarge));
 }
+
+#[test]
+fn random_mutations_never_panic_and_never_verify() {
+    // A seeded mutation loop (deterministic): flip, insert, delete and truncate bytes of a
+    // valid token. Nothing may panic, and only the untouched token may verify.
+    let keys = keys(&[&issuer()]);
+    let rules = rules();
+    let token = issuer().token(&claims());
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ {}\"";
+    for _ in 0..1000 {
+        let mut bytes = token.clone().into_bytes();
+        for _ in 0..rng.usize(1..4) {
+            let at = rng.usize(..bytes.len());
+            match rng.u8(..4) {
+                0 => bytes[at] = alphabet[rng.usize(..alphabet.len())],
+                1 => bytes.insert(at, alphabet[rng.usize(..alphabet.len())]),
+                2 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.truncate(at),
+            }
+            if bytes.is_empty() {
+                break;
+            }
+        }
+        let Ok(mutated) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let result = verify_with_keys(&mutated, &keys, &rules, NOW);
+        if mutated != token {
+            assert!(result.is_err(), "mutation verified: {mutated}");
+        }
+    }
+}

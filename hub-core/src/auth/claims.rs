@@ -14,7 +14,8 @@ pub const DEFAULT_LEEWAY_SECS: i64 = 60;
 pub struct Claims {
     /// The user id (`sub`), never empty.
     pub sub: String,
-    /// Expiry, unix seconds (`exp`, fractional part dropped).
+    /// Expiry, unix seconds (`exp`; a fractional value is rounded down, so such a token
+    /// expires up to one second early).
     pub exp: i64,
     /// The issuer (`iss`), equal to the configured issuer.
     pub iss: String,
@@ -159,4 +160,48 @@ pub fn validate_claims(payload: &[u8], rules: &Validation, now: i64) -> Result<C
 /// a JSON array, which RFC 7515 §4 and RFC 7519 §7.2 do not allow.
 pub(crate) fn is_json_object(json: &[u8]) -> bool {
     json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_boundary_follows_jose() {
+        let rules = Validation::new("i", "a");
+        // Rejected when exp <= now - leeway.
+        assert!(!rules.exp_ok(1000 - 60, 1000));
+        assert!(rules.exp_ok(1000 - 59, 1000));
+        assert!(rules.exp_ok(i64::MAX, i64::MIN));
+        assert!(!rules.exp_ok(i64::MIN, i64::MIN + 60));
+    }
+
+    #[test]
+    fn numeric_dates() {
+        let n = |v: serde_json::Value| match v {
+            serde_json::Value::Number(n) => number_to_secs(&n),
+            _ => Err(()),
+        };
+        assert_eq!(n(serde_json::json!(12)), Ok(12));
+        assert_eq!(n(serde_json::json!(12.9)), Ok(12));
+        assert_eq!(n(serde_json::json!(-0.5)), Ok(-1));
+        assert_eq!(n(serde_json::json!(1e300)), Err(()));
+        assert_eq!(n(serde_json::json!(u64::MAX)), Err(()));
+    }
+
+    #[test]
+    fn only_objects_are_claims() {
+        assert!(is_json_object(b" \n{}"));
+        assert!(!is_json_object(b"[]"));
+        assert!(!is_json_object(b""));
+        let rules = Validation::new("i", "a");
+        assert!(matches!(
+            validate_claims(b"[\"i\"]", &rules, 0),
+            Err(JwtError::Malformed(_))
+        ));
+        assert!(matches!(
+            validate_claims(b"{} x", &rules, 0),
+            Err(JwtError::Malformed(_))
+        ));
+    }
 }

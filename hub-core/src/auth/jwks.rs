@@ -182,7 +182,8 @@ impl KeyStore {
             .is_none_or(|at| now.saturating_sub(at) >= self.options.max_age_secs)
     }
 
-    /// Whether a fetch for `reason` would be skipped at `now` because of the cooldown.
+    /// Whether a fetch not forced by [`RefreshReason::Load`] would be skipped at `now`
+    /// because the last attempt started less than the cooldown ago.
     pub fn in_cooldown(&self, now: i64) -> bool {
         let state = self.lock();
         self.cooling(&state, now)
@@ -298,6 +299,7 @@ async fn read_file(path: &std::path::Path) -> Result<Bytes, JwksError> {
 async fn get(client: &HttpsClient, uri: &Uri) -> Result<Bytes, JwksError> {
     let request = Request::get(uri.clone())
         .header(header::ACCEPT, "application/json")
+        .header(header::USER_AGENT, "spell-coven-hub")
         .body(Empty::new())
         .map_err(|e| JwksError::Fetch(e.to_string()))?;
     let response = client
@@ -401,5 +403,62 @@ fn is_loopback(host: &str) -> bool {
                     .is_some_and(|v4| Ipv4Addr::is_loopback(&v4))
         }
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.255.0.9",
+            "[::1]",
+            "::1",
+            "[::ffff:127.0.0.1]",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "example.com",
+            "10.0.0.1",
+            "0.0.0.0",
+            "[::]",
+            "128.0.0.1",
+            "localhost.",
+            "127.0.0.1.nip.io",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[tokio::test]
+    async fn cooldown_and_max_age_follow_the_injected_clock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jwks.json");
+        let key = crate::auth::TestIssuer::new("k");
+        std::fs::write(&path, crate::auth::TestIssuer::jwks(&[&key])).expect("write");
+        let store = KeyStore::new(KeySource::File(path), JwksOptions::default()).expect("store");
+        assert!(store.is_stale(0) && !store.in_cooldown(0));
+
+        let first = store.refresh(1000, RefreshReason::Load).await;
+        assert!(first.changed && first.error.is_none() && first.keys.is_some());
+        assert!(store.in_cooldown(1000) && store.in_cooldown(1029) && !store.in_cooldown(1030));
+        assert!(
+            !store.in_cooldown(999),
+            "a clock that went back does not block fetching"
+        );
+        assert!(!store.is_stale(1599) && store.is_stale(1600));
+
+        let skipped = store.refresh(1010, RefreshReason::UnknownKey).await;
+        assert!(!skipped.changed && skipped.keys.is_some());
+        assert_eq!(store.fetch_count(), 1);
+        let forced = store.refresh(1011, RefreshReason::Load).await;
+        assert!(!forced.changed, "same keys");
+        assert_eq!(store.fetch_count(), 2);
     }
 }

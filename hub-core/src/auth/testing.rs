@@ -77,7 +77,7 @@ impl TestIssuer {
         sign_es256(&self.key, Some(&self.kid), claims)
     }
 
-    /// A token for `sub` with `iss`/`aud` and `exp = now + ttl`.
+    /// A token with only `iss`, `aud`, `sub` and `exp` (unix seconds).
     pub fn token_for(&self, iss: &str, aud: &str, sub: &str, exp: i64) -> String {
         self.token(&serde_json::json!({ "iss": iss, "aud": aud, "sub": sub, "exp": exp }))
     }

@@ -103,3 +103,50 @@ impl TokenCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(sub: &str) -> Claims {
+        Claims {
+            sub: sub.into(),
+            exp: 100,
+            iss: "i".into(),
+        }
+    }
+
+    #[test]
+    fn a_hit_is_only_valid_before_valid_until() {
+        let cache = TokenCache::new(4);
+        let key = TokenCache::key("t");
+        cache.insert(key, claims("a"), 160, 50);
+        assert_eq!(cache.get(&key, 159).map(|c| c.sub), Some("a".into()));
+        assert_eq!(cache.get(&key, 160), None);
+        assert!(cache.is_empty(), "expired entries are dropped on lookup");
+        cache.insert(key, claims("a"), 10, 50);
+        assert!(cache.is_empty(), "already expired entries are not stored");
+    }
+
+    #[test]
+    fn size_is_bounded_and_expired_entries_go_first() {
+        let cache = TokenCache::new(3);
+        for (i, until) in [(0, 20), (1, 1000), (2, 1000)] {
+            cache.insert(TokenCache::key(&i.to_string()), claims("x"), until, 10);
+        }
+        // At now = 30 the first entry is expired: it is the one purged.
+        cache.insert(TokenCache::key("3"), claims("y"), 1000, 30);
+        assert_eq!(cache.len(), 3);
+        assert!(cache.get(&TokenCache::key("1"), 30).is_some());
+        assert!(cache.get(&TokenCache::key("2"), 30).is_some());
+        // Nothing expired: one arbitrary entry is evicted, the new one is kept.
+        cache.insert(TokenCache::key("4"), claims("z"), 1000, 30);
+        assert_eq!(cache.len(), 3);
+        assert!(cache.get(&TokenCache::key("4"), 30).is_some());
+        cache.clear();
+        assert!(cache.is_empty());
+        let off = TokenCache::new(0);
+        off.insert(TokenCache::key("t"), claims("a"), 1000, 0);
+        assert!(off.is_empty());
+    }
+}

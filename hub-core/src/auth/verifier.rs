@@ -4,6 +4,7 @@
 //! key store ([`KeyStore`]) and the verified-token cache ([`TokenCache`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::claims::{Claims, DEFAULT_LEEWAY_SECS, Validation, validate_claims};
@@ -55,6 +56,8 @@ struct Inner {
     rules: Validation,
     store: KeyStore,
     cache: TokenCache,
+    /// Set while a background max-age refresh task exists: at most one is spawned.
+    background: AtomicBool,
 }
 
 impl JwtVerifier {
@@ -84,6 +87,7 @@ impl JwtVerifier {
                 rules,
                 store,
                 cache,
+                background: AtomicBool::new(false),
             }),
         })
     }
@@ -114,7 +118,8 @@ impl JwtVerifier {
     ///
     /// A token verified before is answered from the cache (still checked against `exp`).
     /// An unknown `kid` triggers one key refetch (at most one per cooldown); keys older
-    /// than the max age are refreshed in the background.
+    /// than the max age are refreshed in the background (a task spawned on the current
+    /// Tokio runtime, so call this from within one).
     ///
     /// # Errors
     /// A [`JwtError`] saying why the token is refused; every one of them means `401`.
@@ -131,10 +136,15 @@ impl JwtVerifier {
 
         let keys = match inner.store.current() {
             Some(keys) => {
-                if inner.store.is_stale(now_unix) && !inner.store.in_cooldown(now_unix) {
+                if inner.store.is_stale(now_unix)
+                    && !inner.store.in_cooldown(now_unix)
+                    && !inner.background.swap(true, Ordering::AcqRel)
+                {
+                    // Stale-while-revalidate: this request goes on with the current keys.
                     let background = Arc::clone(inner);
                     tokio::spawn(async move {
                         background.refresh(now_unix, RefreshReason::Stale).await;
+                        background.background.store(false, Ordering::Release);
                     });
                 }
                 keys

@@ -150,3 +150,36 @@ pub fn sign_webhook(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_timestamp(b"0"), Ok(0));
+        assert_eq!(parse_timestamp(b"99999999999"), Ok(99_999_999_999));
+        assert_eq!(
+            parse_timestamp(b"999999999999"),
+            Err(WebhookError::MalformedTimestamp)
+        );
+        assert_eq!(
+            parse_timestamp(b"12a"),
+            Err(WebhookError::MalformedTimestamp)
+        );
+        assert_eq!(parse_timestamp(b""), Err(WebhookError::MalformedTimestamp));
+    }
+
+    #[test]
+    fn signatures_round_trip() {
+        let sig = sign_webhook(b"k", 1_800_000_000, b"{}");
+        // python3: hmac.new(b"k", b"1800000000.{}", sha256).hexdigest()
+        assert_eq!(
+            sig,
+            "sha256=cdd93e246b17200236861b3061e5be1099fa09298de6cebf58e528db933f5c62"
+        );
+        let mac = parse_signature(sig.as_bytes()).expect("parses");
+        assert_eq!(mac[0], 0xcd);
+        assert_eq!(mac[31], 0x62);
+    }
+}
