@@ -3,13 +3,15 @@
 //!
 //! Decoding reads the payload structure `{op, d, s, t}`
 //! (`events/gateway-events.mdx`, "Payload Structure") without building a
-//! tree for `d`: `d` stays a borrowed [`RawValue`] until the filter decides
-//! the event is wanted, and only then is it parsed (or copied out raw).
+//! tree for `d`: `d` stays an unparsed [`RawData`] slice until the filter
+//! decides the event is wanted, and only then is it parsed (or copied out
+//! raw). An unwanted event is dropped without `d` ever being scanned.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use serde_json::value::RawValue;
 
@@ -21,6 +23,10 @@ use crate::dispatch::{
 use crate::error::DecodeError;
 use crate::intents::Intents;
 use crate::opcode::OpCode;
+
+mod envelope;
+
+pub use envelope::RawData;
 
 /// Largest payload Discord accepts from a client (`events/gateway.mdx`,
 /// "Sending Events": "Must not exceed 4096 bytes").
@@ -36,28 +42,19 @@ pub struct Frame<'a> {
     /// The dispatch name (`t`), dispatches only.
     pub name: Option<Cow<'a, str>>,
     /// The `d` field, unparsed; `None` when absent or `null`.
-    pub data: Option<&'a RawValue>,
+    pub data: Option<RawData<'a>>,
 }
 
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    op: u8,
-    #[serde(default)]
-    s: Option<u64>,
-    #[serde(default, borrow)]
-    t: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    d: Option<&'a RawValue>,
-}
-
-/// Decode the payload structure of one complete (decompressed) message.
+/// Decode the payload structure of one complete (decompressed) message,
+/// leaving `d` unparsed. `d` is not validated here: broken JSON inside it is
+/// reported when (if) it is parsed.
 ///
 /// # Errors
 ///
-/// [`DecodeError::Json`] if `bytes` is not a JSON object with a numeric `op`.
+/// [`DecodeError::Json`] if `bytes` is not a JSON object with a numeric `op`
+/// (0..=255).
 pub fn decode_frame(bytes: &[u8]) -> Result<Frame<'_>, DecodeError> {
-    let envelope: Envelope<'_> =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let envelope = envelope::read(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
     Ok(Frame {
         op: OpCode::from_u8(envelope.op),
         seq: envelope.s,
@@ -76,9 +73,8 @@ struct Hello {
 /// # Errors
 ///
 /// [`DecodeError::Payload`] if `d` lacks a positive `heartbeat_interval`.
-pub fn decode_hello(data: Option<&RawValue>) -> Result<Duration, DecodeError> {
-    let raw = data.map_or("null", RawValue::get);
-    let hello: Hello = serde_json::from_str(raw).map_err(|e| DecodeError::payload("hello", &e))?;
+pub fn decode_hello(data: Option<RawData<'_>>) -> Result<Duration, DecodeError> {
+    let hello: Hello = parse(data).map_err(|e| DecodeError::payload("hello", &e))?;
     if hello.heartbeat_interval == 0 {
         return Err(DecodeError::Payload {
             what: "hello".into(),
@@ -92,8 +88,13 @@ pub fn decode_hello(data: Option<&RawValue>) -> Result<Duration, DecodeError> {
 /// missing or malformed `d` counts as `false` (start a new session), the safe
 /// reading of `events/gateway-events.mdx` "Invalid Session".
 #[must_use]
-pub fn decode_invalid_session(data: Option<&RawValue>) -> bool {
-    data.is_some_and(|d| d.get().trim() == "true")
+pub fn decode_invalid_session(data: Option<RawData<'_>>) -> bool {
+    data.is_some_and(|d| d.as_bytes().trim_ascii() == b"true")
+}
+
+/// Parse an optional `d` (absent means `null`).
+fn parse<T: DeserializeOwned>(data: Option<RawData<'_>>) -> Result<T, serde_json::Error> {
+    data.unwrap_or(RawData::new("null")).parse()
 }
 
 /// The fields of READY the session machine needs: `(session_id,
@@ -102,10 +103,8 @@ pub fn decode_invalid_session(data: Option<&RawValue>) -> bool {
 /// # Errors
 ///
 /// [`DecodeError::Payload`] if either field is missing.
-pub fn decode_ready_session(data: Option<&RawValue>) -> Result<(String, String), DecodeError> {
-    let raw = data.map_or("null", RawValue::get);
-    let ready: MinimalReady =
-        serde_json::from_str(raw).map_err(|e| DecodeError::payload("READY", &e))?;
+pub fn decode_ready_session(data: Option<RawData<'_>>) -> Result<(String, String), DecodeError> {
+    let ready: MinimalReady = parse(data).map_err(|e| DecodeError::payload("READY", &e))?;
     Ok((ready.session_id, ready.resume_gateway_url))
 }
 
@@ -119,46 +118,45 @@ pub fn decode_ready_session(data: Option<&RawValue>) -> Result<(String, String),
 /// documented shape.
 pub fn decode_dispatch(
     name: &str,
-    data: Option<&RawValue>,
+    data: Option<RawData<'_>>,
     decision: Decision,
 ) -> Result<Option<DispatchEvent>, DecodeError> {
-    let raw = data.map_or("null", RawValue::get);
     let parse_err = |e: serde_json::Error| DecodeError::payload(name, &e);
     let event = match decision {
         Decision::Drop => return Ok(None),
         Decision::Raw => {
-            let data = match data {
-                Some(d) => d.to_owned(),
-                None => RawValue::from_string("null".to_owned()).map_err(parse_err)?,
-            };
+            let data = data
+                .unwrap_or(RawData::new("null"))
+                .to_raw_value()
+                .map_err(parse_err)?;
             DispatchEvent::Raw(RawDispatch {
                 name: name.to_owned(),
                 data,
             })
         }
         Decision::Typed(kind) => match kind {
-            EventKind::Ready => DispatchEvent::Ready(Box::new(
-                serde_json::from_str::<Ready>(raw).map_err(parse_err)?,
-            )),
+            EventKind::Ready => {
+                DispatchEvent::Ready(Box::new(parse::<Ready>(data).map_err(parse_err)?))
+            }
             EventKind::Resumed => DispatchEvent::Resumed,
-            EventKind::GuildCreate => DispatchEvent::GuildCreate(Box::new(
-                serde_json::from_str::<GuildCreate>(raw).map_err(parse_err)?,
-            )),
-            EventKind::GuildDelete => DispatchEvent::GuildDelete(
-                serde_json::from_str::<UnavailableGuild>(raw).map_err(parse_err)?,
-            ),
+            EventKind::GuildCreate => {
+                DispatchEvent::GuildCreate(Box::new(parse::<GuildCreate>(data).map_err(parse_err)?))
+            }
+            EventKind::GuildDelete => {
+                DispatchEvent::GuildDelete(parse::<UnavailableGuild>(data).map_err(parse_err)?)
+            }
             EventKind::VoiceStateUpdate => DispatchEvent::VoiceStateUpdate(Box::new(
-                serde_json::from_str::<VoiceState>(raw).map_err(parse_err)?,
+                parse::<VoiceState>(data).map_err(parse_err)?,
             )),
-            EventKind::ChannelCreate => DispatchEvent::ChannelCreate(Box::new(
-                serde_json::from_str::<Channel>(raw).map_err(parse_err)?,
-            )),
-            EventKind::ChannelUpdate => DispatchEvent::ChannelUpdate(Box::new(
-                serde_json::from_str::<Channel>(raw).map_err(parse_err)?,
-            )),
-            EventKind::ChannelDelete => DispatchEvent::ChannelDelete(Box::new(
-                serde_json::from_str::<Channel>(raw).map_err(parse_err)?,
-            )),
+            EventKind::ChannelCreate => {
+                DispatchEvent::ChannelCreate(Box::new(parse::<Channel>(data).map_err(parse_err)?))
+            }
+            EventKind::ChannelUpdate => {
+                DispatchEvent::ChannelUpdate(Box::new(parse::<Channel>(data).map_err(parse_err)?))
+            }
+            EventKind::ChannelDelete => {
+                DispatchEvent::ChannelDelete(Box::new(parse::<Channel>(data).map_err(parse_err)?))
+            }
         },
     };
     Ok(Some(event))
@@ -238,8 +236,8 @@ mod tests {
         assert_eq!(frame.seq, Some(42));
         assert_eq!(frame.name.as_deref(), Some("MESSAGE_CREATE"));
         assert_eq!(
-            frame.data.unwrap().get(),
-            r#"{"content":"hi","nested":[1,2,{"x":null}]}"#
+            frame.data.unwrap().as_bytes(),
+            br#"{"content":"hi","nested":[1,2,{"x":null}]}"#
         );
     }
 
@@ -280,14 +278,12 @@ mod tests {
 
     #[test]
     fn typed_voice_state() {
-        let d = RawValue::from_string(
-            r#"{"guild_id":"1","channel_id":null,"user_id":"2","session_id":"s","deaf":false,"mute":false,"self_deaf":true,"self_mute":true,"self_video":false,"suppress":false,"member":{"user":{"id":"2"}}}"#
-                .to_owned(),
-        )
-        .unwrap();
+        let d = RawData::new(
+            r#"{"guild_id":"1","channel_id":null,"user_id":"2","session_id":"s","deaf":false,"mute":false,"self_deaf":true,"self_mute":true,"self_video":false,"suppress":false,"member":{"user":{"id":"2"}}}"#,
+        );
         let event = decode_dispatch(
             "VOICE_STATE_UPDATE",
-            Some(&d),
+            Some(d),
             Decision::Typed(EventKind::VoiceStateUpdate),
         )
         .unwrap()
@@ -301,13 +297,13 @@ mod tests {
 
     #[test]
     fn raw_and_dropped() {
-        let d = RawValue::from_string(r#"{"a": 1}"#.to_owned()).unwrap();
-        let raw = decode_dispatch("TYPING_START", Some(&d), Decision::Raw)
+        let d = RawData::new(r#"{"a": 1}"#);
+        let raw = decode_dispatch("TYPING_START", Some(d), Decision::Raw)
             .unwrap()
             .unwrap();
         assert_eq!(raw.name(), "TYPING_START");
         assert!(
-            decode_dispatch("TYPING_START", Some(&d), Decision::Drop)
+            decode_dispatch("TYPING_START", Some(d), Decision::Drop)
                 .unwrap()
                 .is_none()
         );
