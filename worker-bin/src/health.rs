@@ -46,6 +46,8 @@ pub struct TelemetryData {
     pub heartbeat_rtt_sum_secs: f64,
     /// Number of heartbeat round trips summed.
     pub heartbeat_rtt_count: u64,
+    /// Where the health server listens (useful with port 0).
+    pub health_addr: Option<SocketAddr>,
 }
 
 /// Shared, cheaply cloned telemetry.

@@ -7,7 +7,9 @@
 //! - [`secret`]: the redacting wrapper for the token and the hub secret.
 
 pub mod config;
+pub mod driver;
 pub mod event;
+pub mod gateway_bot;
 pub mod health;
 pub mod hub_client;
 pub mod outbox;
@@ -17,7 +19,9 @@ pub mod tls;
 pub mod voice;
 
 pub use config::{Config, ConfigError, LogFormat};
+pub use driver::{RunError, Tuning, run};
 pub use event::{Occupancy, RoomEvent};
+pub use health::Telemetry;
 pub use outbox::{Entry, Outbox, Position};
 pub use secret::Secret;
 pub use voice::{VoiceCache, VoiceChannel};
