@@ -1,2 +1,102 @@
 //! `spell-coven-api`: configuration and wiring only; the logic lives in `hub-core`.
-fn main() {}
+//!
+//! Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for a configuration error (one
+//! line on stderr naming the variable), 1 when the hub cannot start or fails.
+
+use std::process::ExitCode;
+
+use hub_core::{Config, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        Some("--help" | "-h") => {
+            print!("{}", Config::help_text());
+            return ExitCode::SUCCESS;
+        }
+        Some("--version" | "-V") => {
+            println!("spell-coven-api {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("spell-coven-api: unknown argument `{other}` (try --help)");
+            return ExitCode::from(2);
+        }
+        None => {}
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    if config.redis_url.is_some() {
+        // Running several replicas on private in-process state would split the event stream.
+        eprintln!("REDIS_URL: the Redis backend is not available in this build; unset it");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+/// `LOG_FORMAT=json` -> one JSON object per line; level from `RUST_LOG` (default `info`).
+/// Secrets are `hub_core::Secret`s, whose `Debug`/`Display` never show them.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        _ => builder.init(),
+    }
+}
+
+async fn run(config: Config) -> ExitCode {
+    let server = match hub_core::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            tracing::error!(error = %e, "hub failed to start");
+            eprintln!("spell-coven-api: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -22,6 +22,8 @@ pub enum ApiError {
     NotFound(String),
     /// 405: the path exists but not with this method; carries the `Allow` header value.
     MethodNotAllowed(&'static str),
+    /// 408: the request (body) did not arrive in time.
+    RequestTimeout,
     /// 409: the request conflicts with the guild's state (e.g. the 500-channel cap).
     Conflict(String),
     /// 413: the body exceeds the limit.
@@ -50,6 +52,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -80,6 +83,7 @@ impl fmt::Display for ApiError {
             | Self::BadGateway(m) => f.write_str(m),
             Self::MethodNotAllowed(_) => f.write_str("method not allowed"),
             Self::PayloadTooLarge => f.write_str("request body is larger than 64 KiB"),
+            Self::RequestTimeout => f.write_str("request timed out"),
             Self::RateLimited(_) => f.write_str("too many rooms created; try again later"),
             Self::Unavailable { message, .. } => f.write_str(message),
             Self::Internal => f.write_str("internal error"),

@@ -6,7 +6,8 @@
 //!   dedupe, behind the [`hub::Backend`] interface (in-process today, Redis later).
 //! - [`ws`]: the `/ws` WebSocket protocol (auth, resume, snapshot, slow-client eviction).
 //! - HTTP side: [`config`], [`router`], [`cors`], [`response`], [`error`], [`rooms`],
-//!   [`discord`] (REST client), [`metrics`].
+//!   [`discord`] (REST client), [`routes`] (handlers), [`server`] (listeners, shutdown),
+//!   [`metrics`].
 
 pub mod auth;
 pub mod config;
@@ -18,7 +19,9 @@ pub mod metrics;
 pub mod response;
 pub mod rooms;
 pub mod router;
+pub mod routes;
 pub mod secret;
+pub mod server;
 pub mod ws;
 
 pub use config::{Config, ConfigError, JwtKeys, LogFormat};
@@ -29,3 +32,4 @@ pub use metrics::Metrics;
 pub use rooms::{FileRoomStore, RoomStore};
 pub use router::{Route, RouteError, route};
 pub use secret::Secret;
+pub use server::{ServerHandle, StartError, start};

@@ -30,6 +30,41 @@ pub fn idle_rooms(
     (occupied, idle)
 }
 
+/// The sweeper loop: every [`sweep_interval`], refresh `last_nonempty` of occupied rooms and
+/// delete rooms idle for `timeout` (Discord, registry, `room.deleted`). Ends when `stop`
+/// turns true.
+pub async fn run(
+    app: std::sync::Arc<crate::routes::App>,
+    timeout: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(sweep_interval(timeout.as_secs()));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = crate::server::stopped(&mut stop) => return,
+        }
+        let now = crate::routes::now_ms();
+        let rooms = app.rooms.rooms(app.guild_id);
+        let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let (occupied, idle) = idle_rooms(&rooms, |id| app.hub.members(id), now, timeout_ms);
+        for id in occupied {
+            app.rooms.mark_nonempty(app.guild_id, id, now);
+        }
+        for id in idle {
+            let reason =
+                crate::discord::audit_reason("room deleted after the idle timeout", "the hub");
+            match crate::routes::end_room(&app, id, reason).await {
+                Ok(()) => tracing::info!(channel_id = id, "idle room deleted"),
+                Err(e) => {
+                    tracing::warn!(channel_id = id, error = %e, "could not delete an idle room")
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

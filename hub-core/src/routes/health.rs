@@ -1,0 +1,19 @@
+//! `GET /health` (contract §2): `200 ok` (text/plain) while the hub can serve; `503` with
+//! `{"message"}` naming what is down.
+
+use http::{Response, StatusCode};
+
+use super::App;
+use crate::error::ApiError;
+use crate::response::{self, Body};
+
+/// Answers `/health`.
+pub fn health(app: &App) -> Response<Body> {
+    match app.hub.health() {
+        Ok(()) => response::text(StatusCode::OK, "ok", "text/plain; charset=utf-8"),
+        Err(what) => response::error(&ApiError::Unavailable {
+            message: what,
+            retry_after: None,
+        }),
+    }
+}
