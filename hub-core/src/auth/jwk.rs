@@ -106,10 +106,11 @@ impl JwkSet {
 
 #[derive(Deserialize)]
 struct RawSet {
-    keys: Vec<serde_json::Value>,
+    keys: Vec<RawJwk>,
 }
 
-/// One JWK as published. serde's derive rejects duplicate known members.
+/// One JWK as published: only members whose type is the same for every `kty`. serde's
+/// derive rejects duplicate known members.
 #[derive(Deserialize)]
 struct RawJwk {
     kty: String,
@@ -145,8 +146,7 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JwksError> {
         return Err(JwksError::TooManyKeys);
     }
     let mut keys = Vec::new();
-    for value in raw.keys {
-        let raw: RawJwk = serde_json::from_value(value).map_err(|e| invalid(&e))?;
+    for raw in raw.keys {
         if let Some(key) = usable_key(raw)? {
             keys.push(key);
         }
