@@ -10,6 +10,28 @@
 //! - [`WebhookVerifier`] checks `X-Hub-Timestamp` / `X-Hub-Signature` (contract §4) before
 //!   the body is parsed.
 //!
+//! # Decisions where the contract is silent
+//!
+//! - **Stale-if-error**: when the JWKS URL fails (error status, timeout, bad document), the
+//!   last good keys stay in use and the fetch is retried after the cooldown (jose does not
+//!   do this; we prefer not logging everybody out during an issuer outage). A document with
+//!   a private key (`d`) is refused and does not replace good keys.
+//! - **Refresh**: keys older than 10 min are refreshed in the background while the old ones
+//!   keep verifying; an unknown `kid` waits for one refetch (at most one per 30 s for the
+//!   whole verifier, single-flight). `Cache-Control` is not honoured. A JWKS file is
+//!   re-read under the same rules, so file keys rotate without a restart.
+//! - **Key selection**: keys that are not EC P-256 for ES256 signatures (RSA, `use: enc`,
+//!   another `alg`) are skipped, not fatal; a token without `kid` is accepted only when the
+//!   set has exactly one usable key; two keys with the token's `kid` refuse the token.
+//! - **Header**: `typ` and `cty` are not checked (issuers disagree on `JWT` vs `at+jwt`);
+//!   `crit` in any form and `b64` are refused; duplicate header or claim members are refused.
+//! - **Claims**: `iss`, `aud`, `exp` and a non-empty string `sub` are required; fractional
+//!   `exp`/`nbf` are rounded down; `iat`, if present, must be a number but is not compared.
+//! - **Token cache**: a changed key set empties it, so a key removed from the JWKS stops
+//!   validating cached tokens at the next refresh.
+//! - **Webhook**: only lowercase hex is accepted (the contract says lowercase); the MAC is
+//!   computed over the timestamp header bytes exactly as sent.
+//!
 //! Hand-written on `p256` + `base64` + `hmac` on purpose (small, auditable, every rule named
 //! where it is enforced). No error message contains a token or a secret.
 //!

@@ -1,7 +1,7 @@
 //! HMAC-SHA256 signatures of the internal webhook (contract §4).
 //!
 //! `X-Hub-Timestamp: <unix seconds>` and `X-Hub-Signature: sha256=<hex>` where the MAC is
-//! HMAC-SHA256(secret, "<ts>.<body>"). Rules (research §1, checklist W2–W4):
+//! HMAC-SHA256(secret, `"<ts>.<body>"`). Rules (research §1, checklist W2–W4):
 //! - timestamp: 1–11 ASCII digits (no sign, space, dot), `|now - ts| <= 60` both ways;
 //! - signature: exactly `sha256=` and 64 **lowercase** hex digits (the contract says
 //!   lowercase; uppercase is refused so that one request has one spelling);
@@ -135,7 +135,7 @@ fn lower_hex_digit(c: u8) -> Result<u8, WebhookError> {
 }
 
 /// The `X-Hub-Signature` value for a request: `sha256=<lowercase hex>` of
-/// HMAC-SHA256(secret, "<timestamp>.<body>"). For the worker, tests, benches and demos.
+/// HMAC-SHA256(secret, `"<timestamp>.<body>"`). For the worker, tests, benches and demos.
 pub fn sign_webhook(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let tag = keyed(secret, timestamp.to_string().as_bytes(), body)
         .finalize()
