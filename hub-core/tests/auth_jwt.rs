@@ -729,3 +729,18 @@ fn random_mutations_never_panic_and_never_verify() {
         }
     }
 }
+
+#[tokio::test]
+async fn debug_output_shows_no_claims_or_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = issuer();
+    let (verifier, _) = file_verifier(&dir, &[&key]);
+    verifier.load_at(NOW).await.expect("load");
+    let token = key.token(&with(claims(), "sub", json!("secret-user-id")));
+    verifier.verify(&token, NOW).await.expect("ok");
+    let debug = format!("{verifier:?}");
+    assert!(
+        !debug.contains("secret-user-id") && !debug.contains(&token[..30]),
+        "{debug}"
+    );
+}

@@ -19,13 +19,21 @@ use super::claims::Claims;
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 16 * 1024;
 
 /// Verified tokens by SHA-256, each valid while `now < valid_until`.
-#[derive(Debug)]
 pub struct TokenCache {
     capacity: usize,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for TokenCache {
+    /// Sizes only: the entries (user ids, token hashes) are not for logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
 struct Entry {
     valid_until: i64,
     claims: Claims,

@@ -141,10 +141,9 @@ impl JwtVerifier {
                     && !inner.background.swap(true, Ordering::AcqRel)
                 {
                     // Stale-while-revalidate: this request goes on with the current keys.
-                    let background = Arc::clone(inner);
+                    let background = BackgroundRefresh(Arc::clone(inner));
                     tokio::spawn(async move {
-                        background.refresh(now_unix, RefreshReason::Stale).await;
-                        background.background.store(false, Ordering::Release);
+                        background.0.refresh(now_unix, RefreshReason::Stale).await;
                     });
                 }
                 keys
@@ -182,6 +181,16 @@ impl JwtVerifier {
     /// How many verified tokens are cached.
     pub fn cached_tokens(&self) -> usize {
         self.inner.cache.len()
+    }
+}
+
+/// Owns the "background refresh running" flag; clears it when the task ends, even by panic
+/// or runtime shutdown, so the next stale request can start another.
+struct BackgroundRefresh(Arc<Inner>);
+
+impl Drop for BackgroundRefresh {
+    fn drop(&mut self) {
+        self.0.background.store(false, Ordering::Release);
     }
 }
 
