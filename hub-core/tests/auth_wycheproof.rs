@@ -117,3 +117,32 @@ fn jws_es256_vectors() {
     assert_eq!(verify_jws(by_id(32), &keys), Err(JwtError::BadSignature));
     assert_eq!(verify_jws(by_id(19), &keys), Err(JwtError::BadSignature));
 }
+
+/// RFC 7515 Appendix A.3: the ES256 worked example (key without `kid`, token without `kid`).
+#[test]
+fn rfc7515_a3_es256_example() {
+    let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256",
+        "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+    let keys = parse_jwks(jwks.as_bytes()).expect("key parses");
+    let token = concat!(
+        "eyJhbGciOiJFUzI1NiJ9",
+        ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ",
+        ".DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q",
+    );
+    let payload = verify_jws(token, &keys).expect("the RFC example verifies");
+    assert_eq!(
+        payload,
+        b"{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}"
+    );
+    // As a JWT for us it lacks aud and sub.
+    let rules = hub_core::auth::Validation::new("joe", "spell-coven");
+    assert_eq!(
+        hub_core::auth::verify_with_keys(token, &keys, &rules, 1_300_819_300),
+        Err(JwtError::MissingClaim("aud"))
+    );
+    let mut tampered = token.to_owned();
+    tampered.pop();
+    tampered.push('R');
+    assert!(verify_jws(&tampered, &keys).is_err());
+}
