@@ -374,3 +374,14 @@ fn urls_must_be_https_or_loopback_http() {
         );
     }
 }
+
+#[tokio::test]
+async fn https_urls_go_through_tls() {
+    // An https URL pointed at a plain-HTTP listener: the TLS handshake fails, so no request
+    // is ever served in clear text.
+    let server = Server::start(Reply::Jwks(TestIssuer::jwks(&[&TestIssuer::new("k")]))).await;
+    let url = server.url.replace("http://", "https://");
+    let v = verifier(&url, Duration::from_secs(20));
+    assert!(matches!(v.load_at(NOW).await, Err(JwksError::Fetch(_))));
+    assert_eq!(server.hits(), 0);
+}
