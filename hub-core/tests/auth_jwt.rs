@@ -739,6 +739,9 @@ async fn debug_output_shows_no_claims_or_tokens() {
     let token = key.token(&with(claims(), "sub", json!("secret-user-id")));
     verifier.verify(&token, NOW).await.expect("ok");
     let debug = format!("{verifier:?}");
+    let parsed = hub_core::auth::parse_jws(&token).expect("parses");
+    let parsed_debug = format!("{parsed:?}");
+    assert!(parsed_debug.contains("key-1") && !parsed_debug.contains(&token[..30]));
     assert!(
         !debug.contains("secret-user-id") && !debug.contains(&token[..30]),
         "{debug}"

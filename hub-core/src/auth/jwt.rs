@@ -32,13 +32,21 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 const ALG: &str = "ES256";
 
 /// A token whose structure, header and signature encoding are valid, but whose signature is
-/// not verified yet.
-#[derive(Debug, Clone)]
+/// not verified yet. Its `Debug` shows only the `kid`: a token is a credential.
+#[derive(Clone)]
 pub struct ParsedJws<'a> {
     signing_input: &'a str,
     payload_b64: &'a str,
     kid: Option<String>,
     signature: Signature,
+}
+
+impl std::fmt::Debug for ParsedJws<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedJws")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The header members we read. Duplicate known members fail (serde derive).
