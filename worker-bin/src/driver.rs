@@ -388,11 +388,11 @@ impl Driver {
 
             let gateway_deadline = self.gateway.poll_timeout().map(Instant::from_std);
             let checkpoint_at = self.checkpoint_due().then_some(self.next_checkpoint);
-            let flush_at = if shutdown_requested {
-                self.flush_deadline
-            } else {
-                None
-            };
+            // Only a future instant: a past one would make the loop spin
+            // while the close handshake finishes.
+            let flush_at = self
+                .flush_deadline
+                .filter(|d| shutdown_requested && *d > Instant::now());
             tokio::select! {
                 () = &mut shutdown, if !shutdown_requested => {
                     info!("shutdown requested: closing the gateway resumably and flushing the outbox");
