@@ -1,10 +1,28 @@
-//! The Spell Coven worker: one Discord Gateway session, forwarded to the hub.
+//! The Spell Coven worker: one Discord Gateway session for one guild, whose
+//! voice activity is forwarded to the hub in order, at least once, with a
+//! unique id per event. See the crate README for behaviour and operation.
 //!
 //! Modules, one concept each:
-//! - [`config`]: environment variables (contract §1);
+//! - [`config`]: environment variables (contract §1) and `--help`;
 //! - [`voice`]: the guild voice-state cache and the room events it derives;
-//! - [`event`]: the events sent to the hub;
-//! - [`secret`]: the redacting wrapper for the token and the hub secret.
+//! - [`event`]: the events sent to the hub and their payload shapes;
+//! - [`outbox`]: the bounded ordered outbox, event ids and the acknowledged
+//!   checkpoint;
+//! - [`hub_client`]: signed delivery to `POST /internal/events` and the retry
+//!   policy;
+//! - [`state_file`]: the atomic `WORKER_STATE_FILE`;
+//! - [`gateway_bot`]: `GET /gateway/bot`;
+//! - [`health`]: `GET /health` and `GET /metrics`;
+//! - [`driver`]: the tokio loop that ties them to gateway-proto;
+//! - [`secret`], [`tls`]: the redacting secret wrapper and the rustls setup.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = worker::Config::from_env()?;
+//! let stop = async { let _ = tokio::signal::ctrl_c().await; };
+//! worker::run(config, worker::Tuning::default(), worker::Telemetry::default(), stop).await?;
+//! # Ok(()) }
+//! ```
 
 pub mod config;
 pub mod driver;
