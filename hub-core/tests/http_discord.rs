@@ -103,3 +103,38 @@ async fn discord_form_errors_are_400() {
     assert_eq!(res.status, 400, "{}", res.text());
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn a_bucket_known_empty_is_waited_for_or_refused_without_a_call() {
+    // One request per bucket window: the second create finds the bucket empty.
+    let mut options = support::Options::default();
+    options.sim.rest_rate_limit.bucket_limit = 1;
+    options.sim.rest_rate_limit.bucket_reset_after = std::time::Duration::from_secs(30);
+    let hub = TestHub::start_with(options).await;
+    assert_eq!(hub.create_room("alice", "{}").await.status, 200);
+    let res = hub.create_room("bob", "{}").await;
+    assert_eq!(res.status, 503, "{}", res.text());
+    assert!(res.header("retry-after").is_some());
+    assert_eq!(
+        hub.discord_calls("POST", "/api/v10/guilds/").len(),
+        1,
+        "no call into an empty bucket"
+    );
+    hub.stop().await;
+
+    // A short window is simply waited out.
+    let mut options = support::Options::default();
+    options.sim.rest_rate_limit.bucket_limit = 1;
+    options.sim.rest_rate_limit.bucket_reset_after = std::time::Duration::from_millis(500);
+    let hub = TestHub::start_with(options).await;
+    assert_eq!(hub.create_room("alice", "{}").await.status, 200);
+    let res = hub.create_room("bob", "{}").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let calls = hub.discord_calls("POST", "/api/v10/guilds/");
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls.iter().all(|c| c.status != 429),
+        "waited instead of hitting a 429"
+    );
+    hub.stop().await;
+}

@@ -125,6 +125,17 @@ async fn slow_headers_are_cut_off() {
         closed.is_ok(),
         "connection closed by the header read timeout"
     );
+    // An idle keep-alive connection after a first request is closed too: hyper restarts the
+    // header read timer whenever it waits for the next request head.
+    let mut stream = TcpStream::connect(hub.addr).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "idle keep-alive connection closed");
+    assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
     hub.stop().await;
 }
 
@@ -210,5 +221,33 @@ async fn no_log_line_contains_a_secret() {
             "hub secret in a log line: {line}"
         );
     }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_an_in_flight_request() {
+    let mut hub = TestHub::start().await;
+    hub.sim.set_rest_latency(Duration::from_millis(1500)).await;
+    let req = hub
+        .request(Method::POST, "/create-room")
+        .header("authorization", format!("Bearer {}", hub.token("alice")))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let in_flight = tokio::spawn(client.request(req));
+    // Wait until the request is being served (Discord has seen it), then shut down.
+    assert!(
+        support::wait_until(20, || !hub.sim.rest_log().is_empty()
+            || in_flight.is_finished())
+        .await
+    );
+    let server = hub.server.take().unwrap();
+    server.shutdown().await;
+    let res = in_flight.await.unwrap().expect("answered, not dropped");
+    assert_eq!(res.status(), 200);
+    // The room it created was recorded and persisted.
+    hub.restart().await;
+    assert_eq!(hub.server().app().rooms.rooms(hub.sim.guild_id()).len(), 1);
     hub.stop().await;
 }

@@ -58,6 +58,8 @@ struct DiskKey {
 pub struct FileRoomStore {
     path: PathBuf,
     state: Mutex<State>,
+    /// The last write failure, cleared by the next successful write.
+    last_error: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for FileRoomStore {
@@ -104,6 +106,7 @@ impl FileRoomStore {
         Ok(Self {
             path,
             state: Mutex::new(state),
+            last_error: Mutex::new(None),
         })
     }
 
@@ -139,8 +142,14 @@ impl FileRoomStore {
             idempotency,
         })
         .map_err(|e| StoreError::Io(e.to_string()))?;
-        write_atomic(&self.path, &bytes)
-            .map_err(|e| StoreError::Io(format!("{}: {e}", self.path.display())))
+        let result = write_atomic(&self.path, &bytes)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", self.path.display())));
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            result.as_ref().err().map(ToString::to_string);
+        result
     }
 }
 
@@ -224,6 +233,17 @@ impl RoomStore for FileRoomStore {
         self.save(&state)
     }
 
+    fn health(&self) -> Result<(), String> {
+        match &*self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            None => Ok(()),
+            Some(e) => Err(e.clone()),
+        }
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         let state = self.lock();
         self.save(&state)
@@ -265,6 +285,19 @@ mod tests {
         assert_eq!(s.idempotent(1, "alice", "k1", 5), Some(answer));
         assert_eq!(s.idempotent(1, "bob", "k1", 5), None, "keys are per user");
         assert_eq!(s.idempotent(1, "alice", "k1", 1_000_000), None, "expired");
+    }
+
+    #[test]
+    fn a_failed_write_shows_in_health() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileRoomStore::open(dir.path()).unwrap();
+        assert_eq!(s.health(), Ok(()));
+        // A directory where the file should be makes the rename fail.
+        std::fs::create_dir(dir.path().join(FILE_NAME)).unwrap();
+        std::fs::write(dir.path().join(FILE_NAME).join("x"), b"").unwrap();
+        assert!(s.insert(1, 10, room("alice")).is_err());
+        assert_eq!(s.get(1, 10), None, "not durable -> not recorded");
+        assert!(s.health().is_err());
     }
 
     #[test]

@@ -110,6 +110,11 @@ pub trait RoomStore: Send + Sync + 'static {
         expires_at_ms: i64,
     ) -> Result<(), StoreError>;
 
+    /// `Err(what is wrong)` while the store cannot make writes durable (for `/health`).
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Makes everything durable (called on shutdown).
     ///
     /// # Errors

@@ -1,5 +1,6 @@
 //! `GET /health` (contract §2): `200 ok` (text/plain) while the hub can serve; `503` with
-//! `{"message"}` naming what is down.
+//! `{"message"}` naming what is down: the event backend (`Hub::health`) or the room
+//! registry (its last write failed).
 
 use http::{Response, StatusCode};
 
@@ -9,7 +10,7 @@ use crate::response::{self, Body};
 
 /// Answers `/health`.
 pub fn health(app: &App) -> Response<Body> {
-    match app.hub.health() {
+    match app.hub.health().and_then(|()| app.rooms.health()) {
         Ok(()) => response::text(StatusCode::OK, "ok", "text/plain; charset=utf-8"),
         Err(what) => response::error(&ApiError::Unavailable {
             message: what,
