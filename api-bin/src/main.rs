@@ -1,7 +1,8 @@
 //! `spell-coven-api`: configuration and wiring only; the logic lives in `hub-core`.
 //!
 //! Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for a configuration error (one
-//! line on stderr naming the variable), 1 when the hub cannot start or fails.
+//! line on stderr naming the variable, also for a JWKS file or DATA_DIR that cannot be
+//! used), 1 when the hub cannot start otherwise (e.g. the port is taken).
 
 use std::process::ExitCode;
 
@@ -68,8 +69,16 @@ async fn run(config: Config) -> ExitCode {
         Ok(server) => server,
         Err(e) => {
             tracing::error!(error = %e, "hub failed to start");
-            eprintln!("spell-coven-api: {e}");
-            return ExitCode::FAILURE;
+            return match e.variable() {
+                Some(variable) => {
+                    eprintln!("{variable}: {e}");
+                    ExitCode::from(2)
+                }
+                None => {
+                    eprintln!("spell-coven-api: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
     };
     wait_for_signal().await;

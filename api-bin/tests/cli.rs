@@ -70,6 +70,20 @@ fn bad_configuration_exits_2_with_one_line() {
         assert_eq!(stderr.lines().count(), 1);
         assert!(!stderr.contains(SECRET) && !stderr.contains(TOKEN));
     }
+    // A JWKS file that does not exist is an invalid value too.
+    let mut cmd = Command::new(BIN);
+    base_env(&mut cmd, &dir.path().join("missing.json"), dir.path());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("JWT_PUBLIC_JWKS_FILE: "),
+        "{stderr}"
+    );
     let mut cmd = Command::new(BIN);
     base_env(&mut cmd, &dir.path().join("jwks.json"), dir.path());
     let out = cmd.env_remove("DISCORD_BOT_TOKEN").output().unwrap();

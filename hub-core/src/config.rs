@@ -277,6 +277,12 @@ impl Config {
             .map(|v| parse_secret("HUB_SECRET_PREVIOUS", v))
             .transpose()?;
         let bot_token = required("DISCORD_BOT_TOKEN")?;
+        if bot_token.starts_with("Bot ") {
+            return Err(err(
+                "DISCORD_BOT_TOKEN",
+                "give the token without the `Bot ` prefix",
+            ));
+        }
         if bot_token
             .chars()
             .any(|c| c.is_control() || c.is_whitespace())
@@ -623,6 +629,10 @@ mod tests {
             (
                 &[("LOG_FORMAT", "xml")],
                 "LOG_FORMAT: must be `pretty` or `json`",
+            ),
+            (
+                &[("DISCORD_BOT_TOKEN", "Bot abc")],
+                "DISCORD_BOT_TOKEN: give the token without the `Bot ` prefix",
             ),
             (
                 &[("METRICS_ADDR", "9100")],

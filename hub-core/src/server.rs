@@ -62,7 +62,7 @@ pub enum StartError {
         /// Why.
         error: std::io::Error,
     },
-    /// The JWT keys could not be loaded.
+    /// The JWT keys could not be loaded from `JWT_PUBLIC_JWKS_FILE`.
     Jwks(JwksError),
     /// The room registry could not be opened.
     Rooms(StoreError),
@@ -85,6 +85,18 @@ impl fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+impl StartError {
+    /// The configuration variable whose value caused this, when there is one (the binary
+    /// then exits 2 with `VARIABLE: problem`, as for any invalid value).
+    pub fn variable(&self) -> Option<&'static str> {
+        match self {
+            Self::Jwks(_) => Some("JWT_PUBLIC_JWKS_FILE"),
+            Self::Rooms(_) | Self::Hub(_) => Some("DATA_DIR"),
+            Self::Bind { .. } | Self::Discord(_) => None,
+        }
+    }
+}
 
 /// A running hub.
 #[derive(Debug)]
@@ -174,7 +186,16 @@ pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
     )
     .map_err(|e| StartError::Hub(e.to_string()))?;
     let jwt = JwtVerifier::new(jwt_config(&config)).map_err(StartError::Jwks)?;
-    jwt.load().await.map_err(StartError::Jwks)?;
+    match (jwt.load().await, &config.jwt_keys) {
+        (Ok(()), _) => {}
+        // A file is configuration: unreadable or invalid means the value is wrong.
+        (Err(e), JwtKeys::File(_)) => return Err(StartError::Jwks(e)),
+        // A URL may be down for a moment: serve anyway (webhooks, health), bearer checks
+        // answer 503 until the keys load; the verifier refetches on demand.
+        (Err(e), JwtKeys::Url(_)) => {
+            tracing::warn!(error = %e, "JWT keys unavailable at start; will retry on demand");
+        }
+    }
     let webhook = WebhookVerifier::new(
         config.hub_secret.clone(),
         config.hub_secret_previous.clone(),
