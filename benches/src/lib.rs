@@ -100,7 +100,9 @@ fn channel(n: u64, kind: u8) -> Value {
 
 /// A GUILD_CREATE with `members` members, 60 channels and `voice` users in voice.
 pub fn guild_create(members: u64, voice: u64) -> String {
-    let channels: Vec<Value> = (2..62).map(|n| channel(n, if n % 2 == 0 { 2 } else { 0 })).collect();
+    let channels: Vec<Value> = (2..62)
+        .map(|n| channel(n, if n % 2 == 0 { 2 } else { 0 }))
+        .collect();
     let d = json!({
         "id": GUILD_ID.to_string(),
         "name": "Spell Coven",
@@ -110,7 +112,7 @@ pub fn guild_create(members: u64, voice: u64) -> String {
         "member_count": members,
         "large": members > 250,
         "joined_at": "2025-03-14T15:09:26.535000+00:00",
-        "roles": (0..5).map(|n| json!({"id": snowflake(900 + n), "name": format!("role{n}"), "permissions": "1024", "position": n, "color": 0, "hoist": false, "managed": false, "mentionable": false, "flags": 0})).collect::<Vec<_>>(),
+        "roles": (0..5).map(|n| json!({"id": snowflake(900 + n), "name": format!("role{n}"), "permissions": "1024", "position": n, "color": 0, "colors": {"primary_color": 0, "secondary_color": null, "tertiary_color": null}, "hoist": false, "managed": false, "mentionable": false, "flags": 0})).collect::<Vec<_>>(),
         "emojis": [],
         "stickers": [],
         "features": ["COMMUNITY"],
@@ -131,6 +133,18 @@ pub fn guild_create(members: u64, voice: u64) -> String {
         "premium_tier": 0,
         "preferred_locale": "en-US",
         "nsfw_level": 0,
+        "afk_timeout": 300,
+        "afk_channel_id": null,
+        "premium_progress_bar_enabled": false,
+        "system_channel_flags": 0,
+        "max_members": 500_000,
+        "vanity_url_code": null,
+        "description": null,
+        "banner": null,
+        "splash": null,
+        "discovery_splash": null,
+        "application_id": null,
+        "widget_enabled": false,
     });
     envelope("GUILD_CREATE", 2, d)
 }
@@ -193,11 +207,31 @@ pub fn typing_start() -> String {
 /// The whole corpus: wanted events first, then unwanted ones.
 pub fn gateway_corpus() -> Vec<Sample> {
     vec![
-        Sample { name: "GUILD_CREATE_1000m", wanted: true, json: guild_create(1000, 120) },
-        Sample { name: "VOICE_STATE_UPDATE", wanted: true, json: voice_state_update() },
-        Sample { name: "MESSAGE_CREATE", wanted: false, json: message_create() },
-        Sample { name: "PRESENCE_UPDATE", wanted: false, json: presence_update() },
-        Sample { name: "TYPING_START", wanted: false, json: typing_start() },
+        Sample {
+            name: "GUILD_CREATE_1000m",
+            wanted: true,
+            json: guild_create(1000, 120),
+        },
+        Sample {
+            name: "VOICE_STATE_UPDATE",
+            wanted: true,
+            json: voice_state_update(),
+        },
+        Sample {
+            name: "MESSAGE_CREATE",
+            wanted: false,
+            json: message_create(),
+        },
+        Sample {
+            name: "PRESENCE_UPDATE",
+            wanted: false,
+            json: presence_update(),
+        },
+        Sample {
+            name: "TYPING_START",
+            wanted: false,
+            json: typing_start(),
+        },
     ]
 }
 
