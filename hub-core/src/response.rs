@@ -48,6 +48,13 @@ pub fn error(err: &ApiError) -> Response<Body> {
         res.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
     }
+    // RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
+    if let ApiError::Unauthorized(_) = err {
+        res.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer"),
+        );
+    }
     if let ApiError::MethodNotAllowed(allow) = err {
         res.headers_mut()
             .insert(ALLOW, HeaderValue::from_static(allow));

@@ -251,13 +251,26 @@ pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
         move |req| {
             let app = Arc::clone(&public_app);
             async move {
-                match tokio::time::timeout(REQUEST_TIMEOUT, routes::handle(req, app)).await {
-                    Ok(res) => res,
-                    Err(_) => response::error(&ApiError::Unavailable {
-                        message: "request timed out".into(),
-                        retry_after: None,
-                    }),
-                }
+                // Method and path only: headers (tokens, signatures) are never logged.
+                let method = req.method().clone();
+                let path = req.uri().path().to_owned();
+                let started = std::time::Instant::now();
+                let res =
+                    match tokio::time::timeout(REQUEST_TIMEOUT, routes::handle(req, app)).await {
+                        Ok(res) => res,
+                        Err(_) => response::error(&ApiError::Unavailable {
+                            message: "request timed out".into(),
+                            retry_after: None,
+                        }),
+                    };
+                tracing::debug!(
+                    %method,
+                    path = %path.chars().take(200).collect::<String>(),
+                    status = res.status().as_u16(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "request"
+                );
+                res
             }
         },
     )));
