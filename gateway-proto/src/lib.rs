@@ -21,6 +21,7 @@ mod transmit;
 mod url;
 
 pub mod codec;
+pub mod fuzzing;
 
 pub use close_code::{CloseAction, CloseCode};
 pub use command::Command;

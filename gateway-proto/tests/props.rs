@@ -414,3 +414,15 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The byte-driven sequences the fuzz targets use hold every invariant.
+    #[test]
+    fn fuzz_sequences_hold_invariants(data in prop::collection::vec(any::<u8>(), 0..1500)) {
+        if let Err(violation) = gateway_proto::fuzzing::run_at(&data, epoch()) {
+            prop_assert!(false, "{}", violation);
+        }
+    }
+}
