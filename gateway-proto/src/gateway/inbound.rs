@@ -123,6 +123,9 @@ impl Gateway {
                 self.send_priority(payload, now);
             }
             _ => {
+                // Identify (`events/gateway.mdx`, "Identifying"): token,
+                // intents, properties, optional shard and large_threshold.
+                // The identify budget was checked before connecting.
                 let payload = codec::encode_identify(&IdentifyFields {
                     token: &self.config.token,
                     intents: self.config.intents,
