@@ -1,0 +1,10 @@
+//! The gateway side: WebSocket listeners and connections (gateway.mdx, gateway-events.mdx,
+//! opcodes-and-status-codes.mdx).
+
+pub(crate) mod codes;
+mod compress;
+pub(crate) mod connection;
+mod listener;
+mod validate;
+
+pub(crate) use listener::accept_loop;
