@@ -1,7 +1,13 @@
 //! The IO driver: runs gateway-proto's session machine over
 //! tokio-tungstenite, feeds dispatches to the voice cache, events to the
-//! outbox, delivers the outbox to the hub, acknowledges delivered seqs back
-//! to the machine and checkpoints them to the state file.
+//! outbox, delivers the outbox to the hub and checkpoints the delivered
+//! position to the state file.
+//!
+//! Two acknowledgements: gateway-proto (with `manual_acknowledge`) is told a
+//! dispatch is handled once it is recorded in the outbox, since in-process
+//! reconnects lose nothing the outbox holds; the state file gets the
+//! position whose events the hub has answered 2xx, which is what a *new*
+//! process must resume from.
 //!
 //! Everything lives in one task and one `select!` loop (no locks): the
 //! socket, a pending connect, the in-flight hub delivery (with its backoff
@@ -365,7 +371,6 @@ impl Driver {
                 return Err(RunError::Fatal(fatal));
             }
             self.start_delivery();
-            self.acknowledge();
             self.update_telemetry();
             if self.checkpoint_due() && Instant::now() >= self.next_checkpoint {
                 self.checkpoint(false);
@@ -571,8 +576,14 @@ impl Driver {
         let Some(session) = self.current_session.clone() else {
             return;
         };
-        // A RESUME replays from the acknowledged seq; what this
-        // process already recorded is skipped.
+        // Within this process a dispatch is safe once it is in the outbox,
+        // so gateway-proto may resume from it: a reconnect then needs no
+        // replay (which Discord keeps only so long). Across processes the
+        // state file holds the *delivered* position instead, and the next
+        // process resumes from there.
+        self.gateway.acknowledge(dispatch.seq);
+        // A replay of something already recorded (a resume from the saved
+        // position) is skipped.
         if !self.outbox.is_new(&session, dispatch.seq) {
             return;
         }
@@ -659,16 +670,6 @@ impl Driver {
                 error!(%id, error = %error, "hub refused the event (configuration error); retrying slowly");
                 self.delivery_attempt = self.delivery_attempt.saturating_add(1);
                 self.telemetry.lock().last_delivery_error = Some(error.to_string());
-            }
-        }
-    }
-
-    /// Tell the machine how far the hub has acknowledged, so an in-process
-    /// RESUME replays whatever is not delivered yet.
-    fn acknowledge(&mut self) {
-        if let Some(position) = self.outbox.acked_position() {
-            if self.current_session.as_deref() == Some(position.session.as_str()) {
-                self.gateway.acknowledge(position.seq);
             }
         }
     }

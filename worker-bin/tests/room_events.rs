@@ -131,8 +131,9 @@ async fn identify_heartbeats_and_room_events() {
 async fn other_guilds_are_ignored() {
     let sim = sim().await;
     let hub = TestHub::start().await;
-    // The worker follows a guild the bot's session does not carry.
-    let mut cfg = config(&sim, &hub, &[]);
+    // The worker follows a guild the bot's session does not carry, and
+    // connects straight to DISCORD_GATEWAY_URL.
+    let mut cfg = config(&sim, &hub, &[("DISCORD_GATEWAY_URL", sim.gateway_url())]);
     cfg.guild_id = "999".to_owned();
     let worker = RunningWorker::start(cfg);
     sim.wait_for_clients(1, WAIT).await.unwrap();
