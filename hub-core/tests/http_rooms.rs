@@ -157,6 +157,7 @@ async fn bad_tokens_get_401() {
                 .send(req.body(Full::new(Bytes::from_static(b"{}"))).unwrap())
                 .await;
             assert_eq!(res.status, 401, "{what} {method} {path}: {}", res.text());
+            assert_eq!(res.header("www-authenticate"), Some("Bearer"));
             assert!(res.json()["message"].is_string());
         }
     }
@@ -257,6 +258,10 @@ async fn end_room_only_for_the_creator_of_a_registered_room() {
     let deletes = hub.discord_calls("DELETE", "/api/v10/channels/");
     assert_eq!(deletes.len(), 1);
     assert_eq!(deletes[0].path, format!("/api/v10/channels/{id}"));
+    assert_eq!(
+        deletes[0].audit_log_reason.as_deref(),
+        Some("room ended by alice")
+    );
     // Gone from the registry: a second end is 404 without another Discord call.
     assert_eq!(hub.end_room("alice", &id).await.status, 404);
     assert_eq!(hub.discord_calls("DELETE", "/api/v10/channels/").len(), 1);

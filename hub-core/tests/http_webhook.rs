@@ -183,3 +183,28 @@ async fn webhook_body_over_64_kib_is_413() {
     assert_eq!(res.status, 413);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn previous_secret_is_accepted_during_rotation() {
+    const OLD: &str = "the-previous-hub-secret-0123456789abcdef";
+    let hub = TestHub::start_with(support::Options {
+        vars: vec![("HUB_SECRET_PREVIOUS", OLD.into())],
+        ..support::Options::default()
+    })
+    .await;
+    let now = unix_now();
+    let body = joined(&hub, Some("r-1"), 7);
+    let req = hub
+        .request(Method::POST, "/internal/events")
+        .header("x-hub-timestamp", now.to_string())
+        .header(
+            "x-hub-signature",
+            sign_webhook(OLD.as_bytes(), now, body.as_bytes()),
+        )
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let res = hub.send(req).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(!res.text().contains(OLD));
+    hub.stop().await;
+}
