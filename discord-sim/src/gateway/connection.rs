@@ -40,6 +40,9 @@ pub fn heartbeat_timeout(interval: Duration) -> Duration {
     interval + interval / 2
 }
 
+/// Sessions kept before invalid ones are swept.
+const MAX_SESSIONS: usize = 10_000;
+
 /// Frames larger than this are refused by the WebSocket layer itself (and answered with
 /// 4002, as any payload over 4096 bytes).
 const MAX_WS_MESSAGE: usize = 64 * 1024;
@@ -516,6 +519,12 @@ fn start_session(
     if has_guild {
         // gateway-events.mdx "Guild Create": sent after READY for each unavailable guild.
         session.push("GUILD_CREATE", &w.guild_create(ident.intents));
+    }
+    // Bounded: once there are many sessions, the invalid ones (which can never be
+    // resumed again) are forgotten.
+    if w.sessions.len() >= MAX_SESSIONS {
+        let timeout = w.cfg.resume_timeout;
+        w.sessions.retain(|_, s| s.is_live(now, timeout));
     }
     w.sessions.insert(session_id.clone(), session);
     if let Some(entry) = w.conns.get_mut(&conn) {
