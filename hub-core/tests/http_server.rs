@@ -113,29 +113,42 @@ async fn oversized_headers_and_bodies_are_refused() {
 #[tokio::test]
 async fn slow_headers_are_cut_off() {
     let hub = TestHub::start().await;
-    let mut stream = TcpStream::connect(hub.addr).await.unwrap();
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
-    // Never finish the head: the server closes the connection at its header read timeout.
-    let mut buf = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buf)).await;
-    assert!(
-        closed.is_ok(),
-        "connection closed by the header read timeout"
-    );
+    // Both wait for the real header read timeout, so they run side by side.
+    let slow_head = async {
+        let mut stream = TcpStream::connect(hub.addr).await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        // Never finish the head: the server closes the connection at its header read timeout.
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buf))
+            .await
+            .is_ok()
+    };
     // An idle keep-alive connection after a first request is closed too: hyper restarts the
     // header read timer whenever it waits for the next request head.
-    let mut stream = TcpStream::connect(hub.addr).await.unwrap();
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buf)).await;
-    assert!(closed.is_ok(), "idle keep-alive connection closed");
-    assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
+    let idle_keep_alive = async {
+        let mut stream = TcpStream::connect(hub.addr).await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buf))
+            .await
+            .is_ok();
+        (
+            closed,
+            String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"),
+        )
+    };
+    let (slow_closed, (idle_closed, answered)) = tokio::join!(slow_head, idle_keep_alive);
+    assert!(slow_closed, "connection closed by the header read timeout");
+    assert!(
+        answered && idle_closed,
+        "idle keep-alive connection answered, then closed"
+    );
     hub.stop().await;
 }
 
