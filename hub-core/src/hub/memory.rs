@@ -216,15 +216,18 @@ impl Backend for MemoryBackend {
         now_ms: i64,
     ) -> Result<Vec<StoredEvent>, BackendError> {
         let g = self.guild(guild_id)?;
-        // Work on a copy so that a failed seq reservation leaves presence untouched.
-        let mut presence = g.presence.clone();
-        let emitted = presence.apply(change);
+        // Reserve (durably) every seq this change could use BEFORE touching presence, so a
+        // failed reservation leaves the state as it was.
+        let most = match change {
+            Change::Sync { voice_states } => voice_states.len() + g.presence.user_count(),
+            _ => 2,
+        };
+        g.reserve(g.buffer.head() + most as u64)
+            .map_err(BackendError::Persist)?;
+        let emitted = g.presence.apply(change);
         if emitted.is_empty() {
             return Ok(Vec::new());
         }
-        let last = g.buffer.head() + emitted.len() as u64;
-        g.reserve(last).map_err(BackendError::Persist)?;
-        g.presence = presence;
         g.snapshot = None;
         Ok(emitted
             .iter()

@@ -112,6 +112,11 @@ impl Presence {
         self.rooms.get(&channel_id).map(|r| r.members.len())
     }
 
+    /// Number of users in voice channels.
+    pub fn user_count(&self) -> usize {
+        self.user_channel.len()
+    }
+
     /// The channel a user is in.
     pub fn channel_of(&self, user_id: u64) -> Option<u64> {
         self.user_channel.get(&user_id).copied()
