@@ -138,3 +138,46 @@ async fn a_bucket_known_empty_is_waited_for_or_refused_without_a_call() {
     );
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn a_wrong_bot_token_is_502_and_never_retried() {
+    let hub = TestHub::start_with(support::Options {
+        vars: vec![("DISCORD_BOT_TOKEN", "not-the-sim-token".into())],
+        ..support::Options::default()
+    })
+    .await;
+    let res = hub.create_room("alice", "{}").await;
+    assert_eq!(res.status, 502, "{}", res.text());
+    assert!(!res.text().contains("not-the-sim-token"));
+    let calls = hub.discord_calls("POST", "/api/v10/guilds/");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].status, 401);
+    assert!(
+        support::captured_logs()
+            .iter()
+            .all(|l| !l.contains("not-the-sim-token"))
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn discord_unreachable_is_502() {
+    // A loopback port with nobody listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hub = TestHub::start_with(support::Options {
+        vars: vec![(
+            "DISCORD_API_BASE",
+            format!("http://127.0.0.1:{port}/api/v10"),
+        )],
+        ..support::Options::default()
+    })
+    .await;
+    let res = hub.create_room("alice", "{}").await;
+    assert_eq!(res.status, 502, "{}", res.text());
+    assert!(res.json()["message"].is_string());
+    hub.stop().await;
+}
