@@ -441,3 +441,155 @@ pub(crate) fn now_unix_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const G: u64 = 7;
+
+    fn hub() -> (Hub, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::new(HubConfig::new(G), metrics.clone());
+        (hub.unwrap_or_else(|e| panic!("{e}")), metrics)
+    }
+
+    fn joined(id: Option<&str>, guild: u64, channel: u64, user: u64) -> IncomingEvent {
+        IncomingEvent {
+            id: id.map(str::to_owned),
+            event: "voice.joined".into(),
+            payload: json!({"guildId": guild.to_string(), "channelId": channel.to_string(), "userId": user.to_string()}),
+        }
+    }
+
+    #[test]
+    fn webhook_retries_and_replays_are_never_applied_twice() {
+        let (hub, metrics) = hub();
+        let ok = hub.ingest_webhook([1; 32], 1, joined(Some("e1"), G, 10, 1), 1_000);
+        assert_eq!(ok, Ok(IngestOutcome::Applied { emitted: 1 }));
+        // Same id, new signature (a retry).
+        let retry = hub.ingest_webhook([2; 32], 2, joined(Some("e1"), G, 10, 1), 2_000);
+        assert_eq!(retry, Ok(IngestOutcome::Duplicate));
+        // Same MAC without an id (a captured request replayed).
+        let first = hub.ingest_webhook([3; 32], 3, joined(None, G, 10, 2), 3_000);
+        assert_eq!(first, Ok(IngestOutcome::Applied { emitted: 1 }));
+        let replay = hub.ingest_webhook([3; 32], 3, joined(None, G, 20, 2), 4_000);
+        assert_eq!(replay, Ok(IngestOutcome::Duplicate));
+        assert_eq!(hub.head(), Ok(2));
+        assert_eq!(metrics.events_duplicate.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn other_guilds_and_no_ops_are_ignored() {
+        let (hub, _) = hub();
+        assert_eq!(
+            hub.publish(joined(None, G + 1, 10, 1), 0),
+            Ok(IngestOutcome::Ignored)
+        );
+        assert_eq!(
+            hub.publish(joined(None, G, 10, 1), 0),
+            Ok(IngestOutcome::Applied { emitted: 1 })
+        );
+        assert_eq!(
+            hub.publish(joined(None, G, 10, 1), 0),
+            Ok(IngestOutcome::Ignored)
+        );
+        assert_eq!(
+            hub.publish(joined(None, G, 20, 1), 0),
+            Ok(IngestOutcome::Applied { emitted: 2 })
+        );
+        assert_eq!(hub.members(20), Some(1));
+        assert_eq!(hub.members(10), None);
+    }
+
+    #[test]
+    fn a_rejected_delivery_can_be_retried() {
+        let (hub, _) = hub();
+        let mut bad = joined(Some("e1"), G, 10, 1);
+        bad.payload["userId"] = json!(1);
+        assert!(matches!(
+            hub.ingest_webhook([1; 32], 1, bad, 0),
+            Err(IngestError::BadPayload(_))
+        ));
+        assert!(matches!(
+            hub.publish(
+                IncomingEvent {
+                    id: None,
+                    event: "voice.muted".into(),
+                    payload: json!({})
+                },
+                0
+            ),
+            Err(IngestError::UnknownEvent(_))
+        ));
+        // The id and MAC were not remembered: the corrected delivery goes through.
+        assert_eq!(
+            hub.ingest_webhook([1; 32], 1, joined(Some("e1"), G, 10, 1), 0),
+            Ok(IngestOutcome::Applied { emitted: 1 })
+        );
+    }
+
+    #[test]
+    fn subscribe_gets_ack_and_snapshot_or_replay_then_live_frames() {
+        let (hub, _) = hub();
+        hub.publish(joined(None, G, 10, 1), 0).ok();
+        let fresh = hub.subscribe(None, 0);
+        let Ok(fresh) = fresh else {
+            panic!("subscribe failed")
+        };
+        assert_eq!(fresh.preamble.len(), 2, "ack + snapshot");
+        let resumed = hub.subscribe(Some(0), 0);
+        let Ok(resumed) = resumed else {
+            panic!("subscribe failed")
+        };
+        assert_eq!(resumed.preamble.len(), 2, "ack + one replayed event");
+        assert!(
+            std::str::from_utf8(&resumed.preamble[0]).is_ok_and(|s| s.contains("\"resumed\":true"))
+        );
+        hub.publish(joined(None, G, 10, 2), 0).ok();
+        assert!(fresh.queue.pop().is_some());
+        assert!(resumed.queue.pop().is_some());
+        assert_eq!(hub.subscribers(), 2);
+        hub.unsubscribe(fresh.id);
+        assert_eq!(hub.subscribers(), 1);
+    }
+
+    #[tokio::test]
+    async fn shutdown_persists_and_a_new_hub_resumes_the_stream() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cfg = HubConfig {
+            data_dir: Some(dir.path().to_owned()),
+            ..HubConfig::new(G)
+        };
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::new(cfg.clone(), metrics.clone()).unwrap_or_else(|e| panic!("{e}"));
+        hub.publish(joined(None, G, 10, 1), 0).ok();
+        let sub = hub
+            .subscribe(None, 0)
+            .unwrap_or_else(|_| panic!("subscribe"));
+        hub.shutdown().await;
+        assert_eq!(
+            sub.queue.close_order().map(|o| o.code),
+            Some(CLOSE_GOING_AWAY)
+        );
+        assert_eq!(
+            hub.publish(joined(None, G, 10, 2), 0),
+            Err(IngestError::Unavailable)
+        );
+        assert!(matches!(
+            hub.subscribe(None, 0),
+            Err(SubscribeError::ShuttingDown)
+        ));
+        drop(hub);
+
+        let hub = Hub::new(cfg, metrics).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(hub.head(), Ok(1));
+        assert_eq!(hub.members(10), Some(1));
+        assert_eq!(
+            hub.publish(joined(None, G, 10, 2), 0),
+            Ok(IngestOutcome::Applied { emitted: 1 })
+        );
+        assert_eq!(hub.head(), Ok(2));
+    }
+}
