@@ -347,3 +347,16 @@ async fn identify_concurrency_and_start_limit() {
     assert_eq!(sim.identify_count(), 1);
     assert_eq!(sim.session_start_remaining(), 999);
 }
+
+#[tokio::test]
+async fn received_payloads_are_logged_without_the_token() {
+    let sim = start(config()).await;
+    let (_c, _, _) = Client::identified(&sim).await;
+    let broken = r#"{"op":2,"d":{"token":"sim-token","intents":129"#.to_owned();
+    assert_eq!(close_code_after(&sim, vec![broken]).await, Some(4002));
+    let log = sim.received();
+    assert!(log.iter().any(|p| p.op == Some(2)));
+    assert!(log.iter().any(|p| p.op.is_none()));
+    let text = format!("{log:?}");
+    assert!(!text.contains("sim-token"), "token leaked into the log");
+}

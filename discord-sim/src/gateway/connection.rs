@@ -255,7 +255,13 @@ impl Conn {
         let payload = match validate::decode(raw) {
             Ok(p) => p,
             Err(r) => {
-                let text: String = String::from_utf8_lossy(raw).chars().take(256).collect();
+                // A malformed IDENTIFY may still carry the token: redact before logging.
+                let token = self.shared.cfg.token.as_str();
+                let text: String = String::from_utf8_lossy(raw)
+                    .replace(token, "[redacted]")
+                    .chars()
+                    .take(256)
+                    .collect();
                 self.record(None, Value::String(text), now);
                 return Err(self.close(r.code, r.reason).await);
             }

@@ -60,7 +60,24 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) ->
         .map(percent_decode);
     let method = parts.method.clone();
     let headers = parts.headers;
-    let raw = bytes.unwrap_or_default();
+    let Some(raw) = bytes else {
+        // Discord refuses oversized bodies with 413 and JSON error 40005.
+        let resp = to_response(Answer::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            plain("Request entity too large", 40005),
+        ));
+        shared.update(|w| {
+            w.record_rest(RestCall {
+                method: method.to_string(),
+                path,
+                status: 413,
+                audit_log_reason: audit,
+                body: None,
+                at: Instant::now(),
+            });
+        });
+        return resp;
+    };
     shared.update(|w| {
         let fault = w.faults.take_rest_failure();
         let resp = match fault {
