@@ -152,6 +152,9 @@ async fn a_wrong_bot_token_is_502_and_never_retried() {
     let calls = hub.discord_calls("POST", "/api/v10/guilds/");
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].status, 401);
+    // The token rests after a 401: the next request fails without a call.
+    assert_eq!(hub.create_room("alice", "{}").await.status, 502);
+    assert_eq!(hub.discord_calls("POST", "/api/v10/guilds/").len(), 1);
     assert!(
         support::captured_logs()
             .iter()

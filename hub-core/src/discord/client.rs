@@ -5,7 +5,8 @@
 //! 429 whose `retry_after` is that short — and is sent at most twice. A longer wait is
 //! returned as [`DiscordError::RateLimited`] (the hub answers 503 with `Retry-After`).
 //! 4xx answers are never retried (Discord bans IPs that make too many invalid requests,
-//! `rate-limits.mdx`, "Invalid Request Limit"); 5xx and transport failures are returned at once.
+//! `rate-limits.mdx`, "Invalid Request Limit"); after a 401 the token rests for
+//! [`UNAUTHORIZED_PAUSE`]; 5xx and transport failures are returned at once.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,6 +32,11 @@ pub const MAX_SHORT_WAIT: Duration = Duration::from_secs(2);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest answer body read from Discord.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// After a 401 the token is not used again for this long: Discord bans IPs that make too many
+/// invalid (401/403/429) requests (`rate-limits.mdx`, "Invalid Request Limit") and asks to
+/// stop using a token that was rejected. Requests in the pause fail at once, without a call.
+pub const UNAUTHORIZED_PAUSE: Duration = Duration::from_secs(60);
 
 const CREATE_ROUTE: &str = "POST /guilds/{guild.id}/channels";
 const DELETE_ROUTE: &str = "DELETE /channels/{channel.id}";
@@ -83,6 +89,8 @@ struct Inner {
     base: String,
     token: Secret,
     limits: Mutex<RateLimits>,
+    /// After a 401, no request is sent until this instant (see [`UNAUTHORIZED_PAUSE`]).
+    paused_until: Mutex<Option<Instant>>,
     metrics: Arc<Metrics>,
 }
 
@@ -123,6 +131,7 @@ impl DiscordClient {
                 base: base.trim_end_matches('/').to_owned(),
                 token,
                 limits: Mutex::new(RateLimits::new()),
+                paused_until: Mutex::new(None),
                 metrics,
             }),
         })
@@ -193,6 +202,14 @@ impl DiscordClient {
         body: Option<Vec<u8>>,
         reason: HeaderValue,
     ) -> Result<Answer, DiscordError> {
+        let paused = *self
+            .inner
+            .paused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if paused.is_some_and(|until| until > Instant::now()) {
+            return Err(DiscordError::Unauthorized);
+        }
         let mut waited = false;
         loop {
             // Wait before sending when the bucket is known empty (rate-limits.mdx: "avoid
@@ -254,6 +271,12 @@ impl DiscordClient {
             }
             let err = classify(answer.status, &answer.body);
             if err == DiscordError::Unauthorized {
+                *self
+                    .inner
+                    .paused_until
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(Instant::now() + UNAUTHORIZED_PAUSE);
                 tracing::error!(
                     route,
                     "discord answered 401: DISCORD_BOT_TOKEN is wrong or revoked"

@@ -12,6 +12,6 @@ mod error;
 mod ratelimit;
 
 pub use audit::audit_reason;
-pub use client::{Channel, CreateChannel, DiscordClient, MAX_SHORT_WAIT};
+pub use client::{Channel, CreateChannel, DiscordClient, MAX_SHORT_WAIT, UNAUTHORIZED_PAUSE};
 pub use error::DiscordError;
 pub use ratelimit::{RateLimits, Verdict};
