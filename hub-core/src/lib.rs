@@ -30,7 +30,7 @@ pub use discord::{DiscordClient, DiscordError};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use rooms::{CreatedRoom, FileRoomStore, Room, RoomStore};
-pub use routes::App;
 pub use router::{Route, RouteError, route};
+pub use routes::App;
 pub use secret::Secret;
 pub use server::{ServerHandle, StartError, start};
