@@ -550,3 +550,116 @@ fn new_voice_state(user_id: u64, channel_id: u64) -> VoiceState {
         self_video: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ChannelSpec, DEFAULT_CATEGORY_ID, DEFAULT_VOICE_1_ID, DEFAULT_VOICE_2_ID};
+    use tokio::sync::Notify;
+
+    fn world() -> World {
+        World::new(
+            Arc::new(SimConfig::default()),
+            "ws://g".into(),
+            "ws://r".into(),
+        )
+    }
+
+    fn add_session(w: &mut World, id: &str, intents: u64) {
+        let s = Session::new(id.into(), intents, 100, ConnId(1), Arc::new(Notify::new()));
+        w.sessions.insert(id.into(), s);
+    }
+
+    fn events(w: &World, id: &str) -> Vec<String> {
+        w.sessions[id]
+            .buffer
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(&d.frame).ok())
+            .map(|v| v["t"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn dispatch_respects_intents() {
+        let mut w = world();
+        add_session(
+            &mut w,
+            "voice",
+            intents::GUILDS | intents::GUILD_VOICE_STATES,
+        );
+        add_session(&mut w, "guilds-only", intents::GUILDS);
+        assert!(w.join(1, DEFAULT_VOICE_1_ID).is_ok());
+        assert_eq!(events(&w, "voice"), vec!["VOICE_STATE_UPDATE"]);
+        assert!(events(&w, "guilds-only").is_empty());
+    }
+
+    #[test]
+    fn join_refuses_full_and_non_voice_channels() {
+        let mut cfg = SimConfig::default();
+        cfg.channels.push(ChannelSpec {
+            user_limit: 1,
+            ..ChannelSpec::voice(99, "tiny", None)
+        });
+        let mut w = World::new(Arc::new(cfg), String::new(), String::new());
+        assert!(w.join(1, 99).is_ok());
+        assert_eq!(w.join(2, 99), Err(ControlError::ChannelFull(99)));
+        assert_eq!(
+            w.join(2, DEFAULT_CATEGORY_ID),
+            Err(ControlError::NotVoiceChannel(DEFAULT_CATEGORY_ID))
+        );
+        assert_eq!(w.join(2, 12345), Err(ControlError::UnknownChannel(12345)));
+        assert!(matches!(
+            w.join(1, 99),
+            Err(ControlError::AlreadyInChannel { .. })
+        ));
+    }
+
+    #[test]
+    fn deleting_a_category_orphans_children_and_a_voice_channel_evicts_users() {
+        let mut w = world();
+        add_session(&mut w, "s", intents::GUILDS | intents::GUILD_VOICE_STATES);
+        assert!(w.join(1, DEFAULT_VOICE_2_ID).is_ok());
+        assert!(w.delete_channel(DEFAULT_CATEGORY_ID).is_ok());
+        assert!(w.channels.values().all(|c| c.parent_id.is_none()));
+        assert!(w.delete_channel(DEFAULT_VOICE_2_ID).is_ok());
+        assert!(w.voice.is_empty());
+        assert_eq!(
+            events(&w, "s"),
+            vec![
+                "VOICE_STATE_UPDATE",
+                "CHANNEL_DELETE",
+                "CHANNEL_UPDATE",
+                "CHANNEL_UPDATE",
+                "CHANNEL_DELETE",
+                "VOICE_STATE_UPDATE",
+            ]
+        );
+        assert_eq!(
+            w.delete_channel(DEFAULT_VOICE_2_ID),
+            Err(ControlError::UnknownChannel(DEFAULT_VOICE_2_ID))
+        );
+    }
+
+    #[test]
+    fn new_channels_get_increasing_snowflakes() {
+        let mut w = world();
+        let a = w.create_channel("a".into(), channel_type::GUILD_VOICE, None, 0, 64_000);
+        let b = w.create_channel("b".into(), channel_type::GUILD_VOICE, None, 0, 64_000);
+        assert!(b.id > a.id && a.id > DEFAULT_VOICE_2_ID);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_sessions_stop_buffering() {
+        let mut w = world();
+        add_session(&mut w, "s", intents::GUILD_VOICE_STATES);
+        if let Some(s) = w.sessions.get_mut("s") {
+            s.status = crate::session::Status::Disconnected {
+                since: Instant::now(),
+            };
+        }
+        assert!(w.join(1, DEFAULT_VOICE_1_ID).is_ok());
+        tokio::time::advance(w.cfg.resume_timeout).await;
+        assert!(w.leave(1).is_ok());
+        assert_eq!(events(&w, "s").len(), 1, "nothing buffered after expiry");
+    }
+}
