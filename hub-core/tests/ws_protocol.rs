@@ -368,5 +368,38 @@ async fn shutdown_closes_every_socket_1001_and_refuses_new_ones() -> TestResult 
     assert_eq!(close_code(&mut pending).await?, 1001);
     shutdown.await?;
     assert!(t.hub.health().is_err());
+    // Sockets opened after shutdown began are closed 1001 too.
+    let mut late = t.connect().await?;
+    late.send(Message::text(
+        json!({"type":"auth","token":t.token()}).to_string(),
+    ))
+    .await?;
+    assert_eq!(close_code(&mut late).await?, 1001);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_close_is_answered() -> TestResult {
+    let t = TestHub::start(Options::default()).await?;
+    let (mut c, _) = t.authed(None).await?;
+    recv_json(&mut c).await?;
+    c.close(None).await?;
+    // The reply arrives and the connection ends cleanly.
+    let end = tokio::time::timeout(WAIT, async {
+        while let Some(msg) = c.next().await {
+            msg?;
+        }
+        Ok::<(), tokio_tungstenite::tungstenite::Error>(())
+    })
+    .await?;
+    assert!(end.is_ok(), "{end:?}");
+    eventually(|| t.hub.subscribers() == 0).await?;
+    eventually(|| {
+        t.metrics
+            .ws_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0
+    })
+    .await?;
     Ok(())
 }
