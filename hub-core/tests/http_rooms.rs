@@ -302,3 +302,27 @@ async fn idle_rooms_are_deleted() {
     let _ = Duration::ZERO;
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_create_still_gets_its_room_recorded() {
+    use tokio::io::AsyncWriteExt;
+    let hub = TestHub::start().await;
+    hub.sim.set_rest_latency(Duration::from_millis(800)).await;
+    let mut stream = tokio::net::TcpStream::connect(hub.addr).await.unwrap();
+    let head = format!(
+        "POST /create-room HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 2\r\n\r\n{{}}",
+        hub.token("alice")
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Hang up while Discord is still working on it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(stream);
+    let guild = hub.sim.guild_id();
+    let recorded =
+        support::wait_until(20, || hub.server().app().rooms.rooms(guild).len() == 1).await;
+    assert!(
+        recorded,
+        "the channel Discord created is in the registry, not orphaned"
+    );
+    hub.stop().await;
+}

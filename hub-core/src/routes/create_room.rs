@@ -123,7 +123,7 @@ fn created(answer: &CreatedRoom) -> Response<Body> {
 }
 
 /// Handles `POST /create-room`.
-pub(crate) async fn handle<B>(req: Request<B>, app: &App) -> Response<Body>
+pub(crate) async fn handle<B>(req: Request<B>, app: &Arc<App>) -> Response<Body>
 where
     B: hyper::body::Body<Data = bytes::Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -134,7 +134,7 @@ where
     }
 }
 
-async fn run<B>(req: Request<B>, app: &App) -> Result<CreatedRoom, ApiError>
+async fn run<B>(req: Request<B>, app: &Arc<App>) -> Result<CreatedRoom, ApiError>
 where
     B: hyper::body::Body<Data = bytes::Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -146,11 +146,29 @@ where
     let bytes = body::read(&parts.headers, body).await?;
     let request = parse_request(&bytes)?;
     let sub = claims.sub;
+    // From here on the work runs on its own task: if the client goes away (or the request
+    // deadline passes) after Discord created the channel, the room is still recorded, so
+    // it can be ended or swept instead of being orphaned.
+    let app = Arc::clone(app);
+    tokio::spawn(async move { create_once(&app, sub, key, request).await })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "create-room task failed");
+            ApiError::Internal
+        })?
+}
 
+/// [`create`], at most once per idempotency key: concurrent requests with the same key
+/// queue on the key's slot, later ones get the stored answer and Discord is called once.
+async fn create_once(
+    app: &App,
+    sub: String,
+    key: Option<String>,
+    request: CreateRoomRequest,
+) -> Result<CreatedRoom, ApiError> {
     let Some(key) = key else {
         return create(app, &sub, request).await;
     };
-    // Concurrent requests with the same key queue here, so Discord is called once.
     let slot = {
         let mut in_flight = App::lock(&app.in_flight);
         Arc::clone(in_flight.entry((sub.clone(), key.clone())).or_default())
@@ -163,10 +181,10 @@ where
                 let result = create(app, &sub, request).await;
                 if let Ok(answer) = &result {
                     let expires = now_ms().saturating_add(IDEMPOTENCY_TTL_MS);
-                    if let Err(e) =
+                    let stored =
                         app.rooms
-                            .remember(app.guild_id, &sub, &key, answer.clone(), expires)
-                    {
+                            .remember(app.guild_id, &sub, &key, answer.clone(), expires);
+                    if let Err(e) = stored {
                         tracing::error!(error = %e, "could not store an idempotency key");
                     }
                 }
@@ -174,12 +192,10 @@ where
             }
         }
     };
-    {
-        let mut in_flight = App::lock(&app.in_flight);
-        // Only the map and this request hold the slot: nobody else waits, drop it.
-        if Arc::strong_count(&slot) <= 2 {
-            in_flight.remove(&(sub, key));
-        }
+    let mut in_flight = App::lock(&app.in_flight);
+    // Only the map and this request hold the slot: nobody else waits, drop it.
+    if Arc::strong_count(&slot) <= 2 {
+        in_flight.remove(&(sub, key));
     }
     result
 }
