@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::secret::Secret;
 
@@ -231,7 +231,9 @@ impl Config {
         let gateway_url = get("DISCORD_GATEWAY_URL")
             .map(|v| parse_ws_url("DISCORD_GATEWAY_URL", &v))
             .transpose()?;
-        let state_file = get("WORKER_STATE_FILE").map(PathBuf::from);
+        let state_file = get("WORKER_STATE_FILE")
+            .map(|v| parse_state_file(&v))
+            .transpose()?;
         let health_addr = get("HEALTH_ADDR")
             .map(|v| {
                 v.trim().parse::<SocketAddr>().map_err(|_| {
@@ -288,6 +290,29 @@ fn parse_token(raw: &str) -> Result<Secret, ConfigError> {
         ));
     }
     Ok(Secret::new(bare))
+}
+
+/// The state file must be creatable: its directory has to exist (checked
+/// at start, so a typo fails fast instead of silently never saving).
+fn parse_state_file(raw: &str) -> Result<PathBuf, ConfigError> {
+    let path = PathBuf::from(raw.trim());
+    if path.is_dir() {
+        return Err(invalid(
+            "WORKER_STATE_FILE",
+            "is a directory, expected a file path",
+        ));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    if !dir.is_dir() {
+        return Err(invalid(
+            "WORKER_STATE_FILE",
+            format!("directory {} does not exist", dir.display()),
+        ));
+    }
+    Ok(path)
 }
 
 /// Discord snowflakes are unsigned 64-bit integers written in decimal
@@ -438,6 +463,8 @@ mod tests {
             ("HEALTH_ADDR", "nope"),
             ("WORKER_OUTBOX_CAPACITY", "0"),
             ("LOG_FORMAT", "xml"),
+            ("WORKER_STATE_FILE", "/nonexistent-dir-for-test/state.json"),
+            ("WORKER_STATE_FILE", "/"),
             ("DISCORD_BOT_TOKEN", "has space"),
         ];
         for (name, value) in cases {

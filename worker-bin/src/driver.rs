@@ -44,6 +44,13 @@ use crate::voice::VoiceCache;
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// How often a failing state-file write is retried.
+const CHECKPOINT_RETRY: Duration = Duration::from_secs(2);
+
+/// How long a fatal close may spend delivering what is queued (contract §5:
+/// a fatal close code ends the process within 5 s).
+const FATAL_FLUSH: Duration = Duration::from_secs(2);
+
 /// Timing knobs that are not environment variables (tests shorten them).
 #[derive(Debug, Clone)]
 pub struct Tuning {
@@ -214,6 +221,12 @@ pub async fn run(
         resume_urls: resume_urls.into(),
         saved_version: None,
         next_checkpoint: Instant::now(),
+        checkpoint_failing: false,
+        gateway_info: None,
+        refresh_gateway_info: config
+            .gateway_url
+            .is_none()
+            .then(|| (config.api_base.clone(), config.token.clone())),
         last_latency: None,
         gateway_done: false,
         flush_deadline: None,
@@ -293,6 +306,12 @@ struct Driver {
     resume_urls: VecDeque<(String, String)>,
     saved_version: Option<u64>,
     next_checkpoint: Instant,
+    checkpoint_failing: bool,
+    /// A refresh of `GET /gateway/bot` before a new session, if one runs.
+    gateway_info:
+        Option<BoxFuture<Result<gateway_proto::GatewayInfo, crate::gateway_bot::GatewayBotError>>>,
+    /// Where to refresh it from (`None` with `DISCORD_GATEWAY_URL`).
+    refresh_gateway_info: Option<(String, crate::secret::Secret)>,
     last_latency: Option<Duration>,
     gateway_done: bool,
     flush_deadline: Option<Instant>,
@@ -367,6 +386,7 @@ impl Driver {
         let mut shutdown_requested = false;
         loop {
             if let Some(fatal) = self.drain().await {
+                self.flush_briefly().await;
                 self.checkpoint(true);
                 return Err(RunError::Fatal(fatal));
             }
@@ -422,6 +442,13 @@ impl Driver {
                     }
                 }
                 outcome = complete_delivery(&mut self.delivery) => self.on_delivery(outcome),
+                info = complete(&mut self.gateway_info) => {
+                    self.gateway_info = None;
+                    match info {
+                        Ok(info) => self.gateway.set_gateway_info(info, now()),
+                        Err(e) => debug!(error = %e, "refreshing GET /gateway/bot failed"),
+                    }
+                }
                 () = sleep_until_opt(gateway_deadline) => self.gateway.handle_timeout(now()),
                 () = sleep_until_opt(checkpoint_at) => self.checkpoint(false),
                 () = sleep_until_opt(flush_at) => {}
@@ -548,6 +575,16 @@ impl Driver {
                 delay,
             } => {
                 warn!(%reason, resume, delay_ms = delay.as_millis() as u64, "gateway reconnecting");
+                // A new session spends the identify budget: refresh
+                // `session_start_limit` (and the URL) first; the docs say not
+                // to cache `GET /gateway/bot` for long.
+                if !resume && self.gateway_info.is_none() {
+                    if let Some((base, token)) = self.refresh_gateway_info.clone() {
+                        self.gateway_info = Some(Box::pin(async move {
+                            crate::gateway_bot::fetch(&base, &token).await
+                        }));
+                    }
+                }
                 *self
                     .telemetry
                     .lock()
@@ -674,6 +711,22 @@ impl Driver {
         }
     }
 
+    /// Deliver what is queued, each event once, within [`FATAL_FLUSH`].
+    async fn flush_briefly(&mut self) {
+        let deadline = Instant::now() + FATAL_FLUSH;
+        self.delivery = None;
+        while let Some(entry) = self.outbox.front() {
+            let body = entry.event.body(&entry.id, &self.guild_id);
+            let attempt = tokio::time::timeout_at(deadline, self.hub.deliver(&body)).await;
+            match attempt {
+                Ok(Outcome::Delivered { .. }) => {
+                    self.outbox.pop_delivered();
+                }
+                _ => break,
+            }
+        }
+    }
+
     fn checkpoint_due(&self) -> bool {
         self.state_file.is_some() && self.saved_version != Some(self.outbox.checkpoint_version())
     }
@@ -703,13 +756,26 @@ impl Driver {
             session,
             cache: self.outbox.checkpoint_cache(&self.live).clone(),
         };
-        match state_file::save(&path, &state) {
+        let retry_after = match state_file::save(&path, &state) {
             Ok(()) => {
+                if self.checkpoint_failing {
+                    info!("state file written again");
+                }
+                self.checkpoint_failing = false;
                 self.saved_version = Some(self.outbox.checkpoint_version());
+                self.tuning.checkpoint_interval
             }
-            Err(e) => warn!(error = %e, "cannot write the state file"),
-        }
-        self.next_checkpoint = Instant::now() + self.tuning.checkpoint_interval;
+            Err(e) => {
+                // Warn once per failure streak, and retry slowly: a full disk
+                // must not turn into a log flood.
+                if !self.checkpoint_failing {
+                    warn!(error = %e, "cannot write the state file; a restart would replay more");
+                }
+                self.checkpoint_failing = true;
+                CHECKPOINT_RETRY.max(self.tuning.checkpoint_interval)
+            }
+        };
+        self.next_checkpoint = Instant::now() + retry_after;
     }
 
     fn update_telemetry(&mut self) {

@@ -142,12 +142,25 @@ async fn close_4009_starts_a_new_session() {
     let (sim, hub, worker) = started().await;
     assert!(sim.close_all(4009, "session timed out").await >= 1);
     wait_until("new session", || sim.identify_count() >= 2).await;
+    wait_until("session_start_limit refreshed", || {
+        sim.rest_log()
+            .iter()
+            .filter(|c| c.path.ends_with("/gateway/bot"))
+            .count()
+            >= 2
+    })
+    .await;
     still_forwards(&sim, &hub, 41).await;
     worker.shutdown().await.unwrap();
 }
 
 async fn fatal(code: u16) {
-    let (sim, _hub, mut worker) = started().await;
+    let (sim, hub, mut worker) = started().await;
+    // Something queued while the hub fails: the fatal exit still tries it.
+    hub.set_mode(HubMode::Status(503));
+    sim.join(51, V1).await.unwrap();
+    wait_until("queued", || worker.telemetry.lock().outbox_depth >= 1).await;
+    hub.set_mode(HubMode::Accept);
     assert!(sim.close_all(code, "fatal").await >= 1);
     let started = tokio::time::Instant::now();
     match worker.join().await {
@@ -168,6 +181,7 @@ async fn fatal(code: u16) {
         "no reconnect after a fatal code"
     );
     assert_eq!(sim.identify_count(), 1);
+    assert!(summary(&hub.room_events()).contains(&ev("voice.joined", V1, 51)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
