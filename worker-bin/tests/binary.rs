@@ -207,3 +207,46 @@ async fn sigterm_closes_resumably_saves_and_exits_0() {
         sim.sessions()[0].session_id.as_str().into()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fatal_close_exits_1_with_the_operator_message() {
+    let sim = sim().await;
+    let hub = TestHub::start().await;
+    let guild = sim.guild_id().to_string();
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("DISCORD_BOT_TOKEN", discord_sim::DEFAULT_TOKEN)
+        .env("PRIMARY_GUILD_ID", &guild)
+        .env("HUB_ENDPOINT", hub.endpoint())
+        .env("HUB_SECRET", SECRET)
+        .env("DISCORD_GATEWAY_URL", sim.gateway_url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sim.wait_for_clients(1, WAIT).await.unwrap();
+    assert!(sim.close_all(4004, "Authentication failed.").await >= 1);
+    let (status, logs) = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut logs = String::new();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut logs)
+                    .unwrap();
+                return (status, logs);
+            }
+            assert!(std::time::Instant::now() < deadline, "no exit after 4004");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(1), "{logs}");
+    assert!(logs.contains("4004"), "{logs}");
+    assert!(!logs.contains(discord_sim::DEFAULT_TOKEN));
+    assert_eq!(sim.identify_count(), 1, "no retry");
+}
