@@ -1,8 +1,9 @@
 //! Reading the payload structure `{op, d, s, t}` without touching `d`.
 //!
 //! Discord sends the envelope keys first and `d` last
-//! (`{"t":"MESSAGE_CREATE","s":42,"op":0,"d":{...}}`). The fast path scans
-//! the keys before `d` by hand and takes `d` as the slice up to the closing
+//! (`{"t":"MESSAGE_CREATE","s":42,"op":0,"d":{...}}`). That exact layout is
+//! matched with literal comparisons; otherwise a general fast path scans the
+//! keys before `d` by hand and takes `d` as the slice up to the closing
 //! brace, so an unwanted event costs a few dozen bytes of scanning whatever
 //! its size. Anything unusual (escapes in keys or `t`, `d` not last, odd
 //! whitespace) falls back to serde_json, which validates everything; a `d`
@@ -14,6 +15,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
+
+use super::Frame;
+use crate::opcode::OpCode;
 
 /// The `d` field of a payload, not yet parsed.
 #[derive(Debug, Clone, Copy)]
@@ -84,15 +88,6 @@ impl<'a> RawData<'a> {
     }
 }
 
-/// The payload structure with `d` unparsed.
-#[derive(Debug, Clone)]
-pub(crate) struct Envelope<'a> {
-    pub(crate) op: u8,
-    pub(crate) s: Option<u64>,
-    pub(crate) t: Option<Cow<'a, str>>,
-    pub(crate) d: Option<RawData<'a>>,
-}
-
 #[derive(Deserialize)]
 struct SerdeEnvelope<'a> {
     op: u8,
@@ -104,17 +99,28 @@ struct SerdeEnvelope<'a> {
     d: Option<&'a RawValue>,
 }
 
-/// Read the envelope: the fast path, else serde_json.
-pub(crate) fn read(message: &[u8]) -> Result<Envelope<'_>, serde_json::Error> {
-    if let Some(envelope) = fast(message) {
-        return Ok(envelope);
+/// Read the envelope: the exact dispatch layout Discord sends, else the
+/// general fast path, else serde_json.
+#[inline]
+pub(crate) fn read(message: &[u8]) -> Result<Frame<'_>, serde_json::Error> {
+    match dispatch_layout(message) {
+        Some(frame) => Ok(frame),
+        None => read_slow(message),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn read_slow(message: &[u8]) -> Result<Frame<'_>, serde_json::Error> {
+    if let Some(frame) = fast(message) {
+        return Ok(frame);
     }
     let e: SerdeEnvelope<'_> = serde_json::from_slice(message)?;
-    Ok(Envelope {
-        op: e.op,
-        s: e.s,
-        t: e.t,
-        d: e.d.map(|d| RawData::new(d.get())),
+    Ok(Frame {
+        op: OpCode::from_u8(e.op),
+        seq: e.s,
+        name: e.t,
+        data: e.d.map(|d| RawData::new(d.get())),
     })
 }
 
@@ -124,50 +130,64 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    #[inline]
     fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.pos) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.pos += 1;
         }
     }
 
+    #[inline]
     fn eat(&mut self, byte: u8) -> Option<()> {
         self.skip_ws();
-        (self.bytes.get(self.pos) == Some(&byte)).then(|| self.pos += 1)
+        if self.peek()? == byte {
+            self.pos += 1;
+            Some(())
+        } else {
+            None
+        }
     }
 
-    /// A string without escapes; `None` (fall back) otherwise.
-    fn plain_string(&mut self) -> Option<&'a str> {
+    /// The bytes of a string without escapes or control characters; `None`
+    /// (fall back) otherwise.
+    #[inline]
+    fn plain_string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
-        let start = self.pos;
-        let len = self.bytes[start..]
+        let rest = self.bytes.get(self.pos..)?;
+        let len = rest
             .iter()
-            .position(|&b| b == b'"' || b == b'\\')?;
-        let end = start + len;
-        if self.bytes[end] != b'"' {
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[len] != b'"' {
             return None;
         }
-        self.pos = end + 1;
-        std::str::from_utf8(&self.bytes[start..end]).ok()
+        self.pos += len + 1;
+        Some(&rest[..len])
     }
 
+    #[inline]
     fn null(&mut self) -> bool {
         self.skip_ws();
-        if self.bytes[self.pos..].starts_with(b"null") {
+        let is_null = self
+            .bytes
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(b"null"));
+        if is_null {
             self.pos += 4;
-            true
-        } else {
-            false
         }
+        is_null
     }
 
+    #[inline]
     fn unsigned(&mut self) -> Option<u64> {
         self.skip_ws();
         let start = self.pos;
         let mut value: u64 = 0;
-        while let Some(&b) = self.bytes.get(self.pos) {
-            if !b.is_ascii_digit() {
-                break;
-            }
+        while let Some(b @ b'0'..=b'9') = self.peek() {
             value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
             self.pos += 1;
         }
@@ -177,8 +197,68 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// The hand-written fast path; `None` means "use serde_json".
-fn fast(message: &[u8]) -> Option<Envelope<'_>> {
+/// Leading decimal digits of `bytes` as a JSON unsigned integer (no
+/// leading zeros), and the rest.
+#[inline]
+fn digits(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if len == 0 || (len > 1 && bytes[0] == b'0') {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &b in &bytes[..len] {
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some((value, &bytes[len..]))
+}
+
+/// `d` of a message whose `d` starts at `start`: everything up to the final
+/// closing brace.
+#[inline]
+fn trailing_d(message: &[u8], start: usize) -> Option<Option<RawData<'_>>> {
+    let mut end = message.trim_ascii_end().len();
+    if end <= start + 1 || message[end - 1] != b'}' {
+        return None;
+    }
+    end -= 1;
+    let bytes = message.get(start..end)?.trim_ascii();
+    if bytes.is_empty() {
+        return None;
+    }
+    Some((bytes != b"null").then_some(RawData {
+        bytes,
+        message: Some(message),
+    }))
+}
+
+/// The byte layout of every dispatch Discord sends,
+/// `{"t":"NAME","s":N,"op":0,"d":...}`, matched with literal comparisons.
+#[inline]
+fn dispatch_layout(message: &[u8]) -> Option<Frame<'_>> {
+    let rest = message.strip_prefix(br#"{"t":""#)?;
+    let name_len = rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    if rest[name_len] != b'"' {
+        return None;
+    }
+    let name = std::str::from_utf8(&rest[..name_len]).ok()?;
+    let rest = rest[name_len + 1..].strip_prefix(br#","s":"#)?;
+    let (s, rest) = digits(rest)?;
+    let rest = rest.strip_prefix(br#","op":"#)?;
+    let (op, rest) = digits(rest)?;
+    let rest = rest.strip_prefix(br#","d":"#)?;
+    let d = trailing_d(message, message.len() - rest.len())?;
+    Some(Frame {
+        op: OpCode::from_u8(u8::try_from(op).ok()?),
+        seq: Some(s),
+        name: Some(Cow::Borrowed(name)),
+        data: d,
+    })
+}
+
+/// The hand-written general fast path; `None` means "use serde_json".
+fn fast(message: &[u8]) -> Option<Frame<'_>> {
     let mut c = Cursor {
         bytes: message,
         pos: 0,
@@ -191,46 +271,29 @@ fn fast(message: &[u8]) -> Option<Envelope<'_>> {
         let key = c.plain_string()?;
         c.eat(b':')?;
         match key {
-            "op" => op = Some(u8::try_from(c.unsigned()?).ok()?),
-            "s" => s = if c.null() { None } else { Some(c.unsigned()?) },
-            "t" => {
+            b"op" => op = Some(u8::try_from(c.unsigned()?).ok()?),
+            b"s" => s = if c.null() { None } else { Some(c.unsigned()?) },
+            b"t" => {
                 t = if c.null() {
                     None
                 } else {
-                    Some(c.plain_string()?)
-                }
+                    Some(std::str::from_utf8(c.plain_string()?).ok()?)
+                };
             }
-            "d" => {
+            b"d" => {
                 c.skip_ws();
-                let start = c.pos;
-                // `d` is taken to run to the closing brace of the message.
-                let mut end = message.len();
-                while end > start && message[end - 1].is_ascii_whitespace() {
-                    end -= 1;
-                }
-                if end <= start + 1 || message[end - 1] != b'}' {
-                    return None;
-                }
-                end -= 1;
-                while end > start && message[end - 1].is_ascii_whitespace() {
-                    end -= 1;
-                }
-                let bytes = &message[start..end];
-                let d = (bytes != b"null").then_some(RawData {
-                    bytes,
-                    message: Some(message),
-                });
-                return Some(Envelope {
-                    op: op?,
-                    s,
-                    t: t.map(Cow::Borrowed),
-                    d,
+                let d = trailing_d(message, c.pos)?;
+                return Some(Frame {
+                    op: OpCode::from_u8(op?),
+                    seq: s,
+                    name: t.map(Cow::Borrowed),
+                    data: d,
                 });
             }
             _ => return None,
         }
         c.skip_ws();
-        match c.bytes.get(c.pos)? {
+        match c.peek()? {
             b',' => c.pos += 1,
             b'}' => {
                 c.pos += 1;
@@ -238,11 +301,11 @@ fn fast(message: &[u8]) -> Option<Envelope<'_>> {
                 if c.pos != message.len() {
                     return None;
                 }
-                return Some(Envelope {
-                    op: op?,
-                    s,
-                    t: t.map(Cow::Borrowed),
-                    d: None,
+                return Some(Frame {
+                    op: OpCode::from_u8(op?),
+                    seq: s,
+                    name: t.map(Cow::Borrowed),
+                    data: None,
                 });
             }
             _ => return None,
@@ -259,19 +322,34 @@ mod tests {
         let msg = br#"{"t":"MESSAGE_CREATE","s":42,"op":0,"d":{"content":"}"}}"#;
         let e = fast(msg).unwrap();
         assert_eq!(
-            (e.op, e.s, e.t.as_deref()),
+            (e.op.as_u8(), e.seq, e.name.as_deref()),
             (0, Some(42), Some("MESSAGE_CREATE"))
         );
-        assert_eq!(e.d.unwrap().as_bytes(), br#"{"content":"}"}"#);
+        assert_eq!(e.data.unwrap().as_bytes(), br#"{"content":"}"}"#);
+    }
+
+    #[test]
+    fn dispatch_layout_matches_discord_bytes() {
+        let msg = br#"{"t":"TYPING_START","s":7,"op":0,"d":{"a":[1]}} "#;
+        let e = super::dispatch_layout(msg).unwrap();
+        assert_eq!(
+            (e.op.as_u8(), e.seq, e.name.as_deref()),
+            (0, Some(7), Some("TYPING_START"))
+        );
+        assert_eq!(e.data.unwrap().as_bytes(), br#"{"a":[1]}"#);
+        assert!(super::dispatch_layout(br#"{"t":"X","s":07,"op":0,"d":1}"#).is_none());
+        assert!(super::dispatch_layout(br#"{"t":"X","s":1,"op":0,"d":}"#).is_none());
+        assert!(super::dispatch_layout(br#"{"t":"X","s":1,"op":0,"d":1"#).is_none());
+        assert!(super::dispatch_layout(br#"{"t":"X\"","s":1,"op":0,"d":1}"#).is_none());
     }
 
     #[test]
     fn fast_path_handles_nulls_and_missing_d() {
         let e = fast(br#"{"t":null,"s":null,"op":11,"d":null}"#).unwrap();
-        assert_eq!((e.op, e.s, e.t), (11, None, None));
-        assert!(e.d.is_none());
+        assert_eq!((e.op.as_u8(), e.seq, e.name), (11, None, None));
+        assert!(e.data.is_none());
         let e = fast(br#"{"op":11}"#).unwrap();
-        assert_eq!(e.op, 11);
+        assert_eq!(e.op.as_u8(), 11);
         assert!(fast(br#"{"op":11} x"#).is_none());
     }
 
@@ -279,14 +357,17 @@ mod tests {
     fn unusual_shapes_fall_back_to_serde() {
         // `d` first, escapes in `t`, unknown keys: all still decode.
         let e = read(br#"{"d":{"a":1},"op":0,"s":3,"t":"X"}"#).unwrap();
-        assert_eq!((e.op, e.s, e.t.as_deref()), (0, Some(3), Some("X")));
-        assert_eq!(e.d.unwrap().as_bytes(), br#"{"a":1}"#);
+        assert_eq!(
+            (e.op.as_u8(), e.seq, e.name.as_deref()),
+            (0, Some(3), Some("X"))
+        );
+        assert_eq!(e.data.unwrap().as_bytes(), br#"{"a":1}"#);
         let e = read(br#"{"t":"A\u0042","op":0,"d":1}"#).unwrap();
-        assert_eq!(e.t.as_deref(), Some("AB"));
+        assert_eq!(e.name.as_deref(), Some("AB"));
         // Broken JSON inside (or after) `d` is only noticed when `d` is used.
         let broken = read(br#"{"op":0,"d":{}, "x": }"#).unwrap();
-        assert!(broken.d.unwrap().parse::<serde_json::Value>().is_err());
-        assert!(broken.d.unwrap().to_raw_value().is_err());
+        assert!(broken.data.unwrap().parse::<serde_json::Value>().is_err());
+        assert!(broken.data.unwrap().to_raw_value().is_err());
         assert!(read(br#"{"op":300}"#).is_err());
         assert!(read(br#"{"op":01}"#).is_err());
     }
@@ -295,7 +376,7 @@ mod tests {
     fn trailing_keys_after_d_are_recovered_on_parse() {
         let msg = br#"{"op":0,"t":"X","s":1,"d":{"a":1},"extra":true}"#;
         let e = read(msg).unwrap();
-        let d = e.d.unwrap();
+        let d = e.data.unwrap();
         let v: serde_json::Value = d.parse().unwrap();
         assert_eq!(v["a"], 1);
         assert_eq!(d.to_raw_value().unwrap().get(), r#"{"a":1}"#);

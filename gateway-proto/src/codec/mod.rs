@@ -53,14 +53,14 @@ pub struct Frame<'a> {
 ///
 /// [`DecodeError::Json`] if `bytes` is not a JSON object with a numeric `op`
 /// (0..=255).
+#[inline]
 pub fn decode_frame(bytes: &[u8]) -> Result<Frame<'_>, DecodeError> {
-    let envelope = envelope::read(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
-    Ok(Frame {
-        op: OpCode::from_u8(envelope.op),
-        seq: envelope.s,
-        name: envelope.t,
-        data: envelope.d,
-    })
+    envelope::read(bytes).map_err(|e| decode_error(&e))
+}
+
+#[cold]
+fn decode_error(e: &serde_json::Error) -> DecodeError {
+    DecodeError::Json(e.to_string())
 }
 
 #[derive(Deserialize)]

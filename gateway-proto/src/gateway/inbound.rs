@@ -136,6 +136,9 @@ impl Gateway {
                 if let Some(limit) = &mut self.start_limit {
                     limit.remaining = limit.remaining.saturating_sub(1);
                 }
+                if self.identifies.len() >= super::IDENTIFY_HISTORY {
+                    self.identifies.pop_front();
+                }
                 self.identifies.push_back(now);
                 self.state = State::Identifying;
                 self.send_priority(payload, now);

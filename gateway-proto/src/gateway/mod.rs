@@ -41,6 +41,10 @@ const IDENTIFY_WINDOW: Duration = Duration::from_secs(5);
 /// `GET /gateway/bot` data, assume Discord's 24 h period for the next reset.
 const START_LIMIT_PERIOD: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How many IDENTIFY instants are remembered (far more than any
+/// `max_concurrency` within 5 s needs).
+const IDENTIFY_HISTORY: usize = 64;
+
 /// Bound on heartbeats/IDENTIFY/RESUME waiting for the rate limit. Only a
 /// peer flooding op 1 requests could fill it; further heartbeat requests
 /// are then ignored (one queued heartbeat answers them all).
@@ -115,6 +119,8 @@ pub struct Gateway {
     delivered_seq: Option<u64>,
     gateway_url: String,
     start_limit: Option<StartLimit>,
+    /// When recent IDENTIFYs were sent (for `max_concurrency`); at most
+    /// [`IDENTIFY_HISTORY`] entries.
     identifies: VecDeque<Instant>,
     backoff: Backoff,
     resume_failures: u32,
@@ -122,7 +128,13 @@ pub struct Gateway {
     link: Option<Link>,
     decompressor: Option<Decompressor>,
     compression: Compression,
+    /// Commands waiting for a connection or the rate limit; bounded by
+    /// `Config::command_queue` (a full queue refuses `send`).
     commands: VecDeque<String>,
+    /// Output queues. Each input adds a small, fixed number of entries (at
+    /// most a few transmits and events, plus the commands the rate limit
+    /// releases), and the driver drains them after every input, so they stay
+    /// small by construction.
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     latency: Option<Duration>,
