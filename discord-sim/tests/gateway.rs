@@ -150,7 +150,8 @@ async fn more_than_120_payloads_a_minute_closes_4008() {
 #[tokio::test]
 async fn missing_heartbeats_close_4009_and_end_the_session() {
     let sim = start(SimConfig {
-        heartbeat_interval: Duration::from_millis(400),
+        // Long enough for HELLO -> IDENTIFY -> READY on a loaded machine.
+        heartbeat_interval: Duration::from_millis(1_000),
         ..config()
     })
     .await;
