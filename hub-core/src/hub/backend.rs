@@ -60,6 +60,17 @@ pub trait Backend: Send {
     /// [`BackendError::Unavailable`] when the store cannot be reached.
     fn snapshot(&mut self, guild_id: u64) -> Result<Bytes, BackendError>;
 
+    /// Registers rooms without emitting events (rooms from the durable room registry that a
+    /// crash made the stream forget). Returns how many were new.
+    ///
+    /// # Errors
+    /// [`BackendError::Unavailable`] when the store cannot be reached.
+    fn adopt_rooms(
+        &mut self,
+        guild_id: u64,
+        rooms: &[(u64, Option<String>)],
+    ) -> Result<usize, BackendError>;
+
     /// Users in a voice channel, `None` if the channel is unknown.
     fn members(&mut self, guild_id: u64, channel_id: u64) -> Option<usize>;
 

@@ -258,6 +258,22 @@ impl Backend for MemoryBackend {
         Ok(frame)
     }
 
+    fn adopt_rooms(
+        &mut self,
+        guild_id: u64,
+        rooms: &[(u64, Option<String>)],
+    ) -> Result<usize, BackendError> {
+        let g = self.guild(guild_id)?;
+        let adopted = rooms
+            .iter()
+            .filter(|(channel_id, name)| g.presence.adopt(*channel_id, name.clone()))
+            .count();
+        if adopted > 0 {
+            g.snapshot = None;
+        }
+        Ok(adopted)
+    }
+
     fn members(&mut self, guild_id: u64, channel_id: u64) -> Option<usize> {
         self.guilds.get(&guild_id)?.presence.members(channel_id)
     }

@@ -112,6 +112,20 @@ impl Presence {
         self.rooms.get(&channel_id).map(|r| r.members.len())
     }
 
+    /// Registers a room without emitting anything (state restored from the room registry
+    /// after a crash lost the stream state). Returns whether it was new.
+    pub fn adopt(&mut self, channel_id: u64, name: Option<String>) -> bool {
+        let room = self.rooms.entry(channel_id).or_default();
+        if room.registered {
+            return false;
+        }
+        room.registered = true;
+        if name.is_some() {
+            room.name = name;
+        }
+        true
+    }
+
     /// Number of users in voice channels.
     pub fn user_count(&self) -> usize {
         self.user_channel.len()
@@ -402,5 +416,118 @@ mod tests {
         p.apply(&joined(20, 2));
         let copy = Presence::from_rooms(p.rooms().map(|(id, r)| (id, r.clone())));
         assert_eq!(copy, p);
+    }
+
+    /// What a client does with the events it receives (contract §3): the client's view must
+    /// always equal the hub's state, whatever the order of incoming reports.
+    #[derive(Default, PartialEq, Eq, Debug)]
+    struct ClientView {
+        rooms: BTreeMap<u64, (bool, BTreeSet<u64>)>,
+    }
+
+    impl ClientView {
+        fn apply(&mut self, e: &Emitted) {
+            match e {
+                Emitted::RoomCreated { channel_id, .. } => {
+                    self.rooms.entry(*channel_id).or_default().0 = true;
+                }
+                Emitted::RoomDeleted { channel_id } => {
+                    self.rooms.remove(channel_id);
+                }
+                Emitted::VoiceJoined {
+                    channel_id,
+                    user_id,
+                } => {
+                    self.rooms
+                        .entry(*channel_id)
+                        .or_default()
+                        .1
+                        .insert(*user_id);
+                }
+                Emitted::VoiceLeft {
+                    channel_id,
+                    user_id,
+                } => {
+                    if let Some(room) = self.rooms.get_mut(channel_id) {
+                        room.1.remove(user_id);
+                        if !room.0 && room.1.is_empty() {
+                            self.rooms.remove(channel_id);
+                        }
+                    }
+                }
+            }
+        }
+
+        fn of(p: &Presence) -> Self {
+            Self {
+                rooms: p
+                    .rooms()
+                    .map(|(id, r)| (id, (r.registered, r.members.clone())))
+                    .collect(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_client_applying_the_emitted_events_always_matches_the_hub() {
+        for seed in 0..200 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut p = Presence::new();
+            let mut view = ClientView::default();
+            for _ in 0..60 {
+                let channel_id = rng.u64(1..5);
+                let user_id = rng.u64(1..6);
+                let change = match rng.u8(0..10) {
+                    0 => Change::RoomCreated {
+                        channel_id,
+                        name: None,
+                    },
+                    1 => Change::RoomDeleted { channel_id },
+                    2 => Change::Sync {
+                        voice_states: (0..rng.usize(0..6))
+                            .map(|_| (rng.u64(1..5), rng.u64(1..6)))
+                            .collect(),
+                    },
+                    3..=6 => joined(channel_id, user_id),
+                    _ => left(channel_id, user_id),
+                };
+                for e in p.apply(&change) {
+                    view.apply(&e);
+                }
+                assert_eq!(view, ClientView::of(&p), "seed {seed}, after {change:?}");
+                // A user is in at most one channel, and the index agrees with the rooms.
+                for (id, room) in p.rooms() {
+                    for u in &room.members {
+                        assert_eq!(p.channel_of(*u), Some(id));
+                    }
+                }
+                // Syncing the current occupancy changes nothing.
+                let current: Vec<(u64, u64)> = p
+                    .rooms()
+                    .flat_map(|(id, r)| r.members.iter().map(move |u| (id, *u)))
+                    .collect();
+                assert_eq!(
+                    p.apply(&Change::Sync {
+                        voice_states: current
+                    }),
+                    vec![]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn adopt_registers_silently_once() {
+        let mut p = Presence::new();
+        assert!(p.adopt(10, Some("t".into())));
+        assert!(!p.adopt(10, None));
+        assert_eq!(
+            p.apply(&Change::RoomCreated {
+                channel_id: 10,
+                name: None
+            }),
+            vec![]
+        );
+        assert_eq!(p.members(10), Some(0));
     }
 }

@@ -273,6 +273,24 @@ impl Hub {
         Ok(outcome)
     }
 
+    /// Registers rooms from the durable room registry without emitting anything, so that
+    /// snapshots list them even after a crash lost the stream state (call at startup, before
+    /// serving). Rooms already known are left alone. Returns how many were new.
+    ///
+    /// # Errors
+    /// The backend's failure, in plain words.
+    pub fn adopt_rooms(
+        &self,
+        rooms: impl IntoIterator<Item = (u64, Option<String>)>,
+    ) -> Result<usize, String> {
+        let guild = self.shared.cfg.guild_id;
+        let rooms: Vec<_> = rooms.into_iter().collect();
+        self.lock()
+            .backend
+            .adopt_rooms(guild, &rooms)
+            .map_err(|e| e.to_string())
+    }
+
     /// Users in a voice channel (for the idle-room sweeper); `None` if the channel is unknown.
     pub fn members(&self, channel_id: u64) -> Option<usize> {
         let guild = self.shared.cfg.guild_id;
@@ -501,6 +519,22 @@ mod tests {
         );
         assert_eq!(hub.members(20), Some(1));
         assert_eq!(hub.members(10), None);
+    }
+
+    #[test]
+    fn adopted_rooms_appear_in_snapshots_without_events() {
+        let (hub, _) = hub();
+        assert_eq!(hub.adopt_rooms([(10, Some("t".to_owned()))]), Ok(1));
+        assert_eq!(hub.adopt_rooms([(10, None)]), Ok(0));
+        assert_eq!(hub.head(), Ok(0));
+        assert_eq!(hub.members(10), Some(0));
+        let sub = hub
+            .subscribe(None, 0)
+            .unwrap_or_else(|_| panic!("subscribe"));
+        assert!(
+            std::str::from_utf8(&sub.preamble[1])
+                .is_ok_and(|s| s.contains(r#"{"channelId":"10","name":"t","members":[]}"#))
+        );
     }
 
     #[test]
