@@ -13,6 +13,23 @@
 //! - A webhook delivery whose MAC or `id` was seen is a duplicate: nothing is broadcast.
 //! - Payloads for another guild are ignored (`Ignored`, answered 200).
 //! - Each client queue is bounded by bytes; over it the client is closed with 1013.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use hub_core::hub::{Hub, HubConfig, IncomingEvent, IngestOutcome};
+//! use hub_core::metrics::Metrics;
+//!
+//! let hub = Hub::new(HubConfig::new(42), Arc::new(Metrics::default())).unwrap();
+//! let joined = IncomingEvent {
+//!     id: Some("evt-1".into()),
+//!     event: "voice.joined".into(),
+//!     payload: serde_json::json!({"guildId": "42", "channelId": "10", "userId": "7"}),
+//! };
+//! assert_eq!(hub.publish(joined.clone(), 0), Ok(IngestOutcome::Applied { emitted: 1 }));
+//! assert_eq!(hub.publish(joined, 0), Ok(IngestOutcome::Duplicate));
+//! assert_eq!(hub.members(10), Some(1));
+//! assert_eq!(hub.head(), Ok(1));
+//! ```
 
 pub mod backend;
 pub mod dedupe;
