@@ -418,7 +418,11 @@ impl Driver {
             let flush_at = self
                 .flush_deadline
                 .filter(|d| shutdown_requested && *d > Instant::now());
+            // Biased: frames already readable go to the machine before a due
+            // timer, so a burst cannot look like a missing heartbeat ACK
+            // (gateway-proto's driver notes).
             tokio::select! {
+                biased;
                 () = &mut shutdown, if !shutdown_requested => {
                     info!("shutdown requested: closing the gateway resumably and flushing the outbox");
                     shutdown_requested = true;
