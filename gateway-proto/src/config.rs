@@ -83,14 +83,17 @@ impl Default for ConnectionProperties {
 }
 
 /// Transport compression (`events/gateway.mdx`, "Transport Compression").
+///
+/// Choosing a variant whose cargo feature is off makes the machine connect
+/// uncompressed (see [`Gateway::compression`](crate::Gateway::compression)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Compression {
     /// Plain JSON text frames (the default without the `zlib` feature).
     #[cfg_attr(not(feature = "zlib"), default)]
     None,
-    /// `compress=zlib-stream`: one zlib context per connection. Needs the
-    /// `zlib` feature (on by default); without it this is the default.
+    /// `compress=zlib-stream`: one zlib context per connection (the default
+    /// with the `zlib` feature, which is on by default).
     #[cfg_attr(feature = "zlib", default)]
     ZlibStream,
     /// `compress=zstd-stream`: one zstd context per connection. Needs the
