@@ -47,6 +47,18 @@ enum End {
     Close(CloseOrder),
 }
 
+/// Removes a subscriber from the fan-out when dropped.
+struct Unsubscribe<'a> {
+    hub: &'a crate::hub::Hub,
+    id: u64,
+}
+
+impl Drop for Unsubscribe<'_> {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(self.id);
+    }
+}
+
 const fn order(code: u16, reason: &'static str) -> CloseOrder {
     CloseOrder { code, reason }
 }
@@ -74,9 +86,9 @@ pub(super) async fn run(on_upgrade: OnUpgrade, ctx: Arc<WsContext>, _guard: Sess
                     queue,
                     preamble,
                 } = sub;
-                let end = serve(&mut ws, &ctx, preamble, &queue).await;
-                ctx.hub.unsubscribe(id);
-                end
+                // Leaves the fan-out however the session ends (also on a panic).
+                let _unsubscribe = Unsubscribe { hub: &ctx.hub, id };
+                serve(&mut ws, &ctx, preamble, &queue).await
             }
             Err(SubscribeError::ShuttingDown) => {
                 End::Close(order(GOING_AWAY, "server shutting down"))
