@@ -14,6 +14,7 @@
 //! | `POST /control/delete-channel` | `{channel_id}` | CHANNEL_DELETE + occupants leave |
 //! | `POST /control/reconnect` | | op 7 to every connection |
 //! | `POST /control/invalid-session` | `{resumable}` | op 9 to every connection |
+//! | `POST /control/reconnect-before-hello` | `{count}` | the next `count` connections get op 7 instead of HELLO |
 //! | `POST /control/heartbeat-request` | | op 1 to every connection |
 //! | `POST /control/heartbeat-ack` | `{enabled}` | ACKs on/off |
 //! | `POST /control/close` | `{code, reason?}` | close every connection |
@@ -179,6 +180,15 @@ async fn post(sim: &Sim, action: &str, obj: &Obj) -> Result<Response<Body>, Stri
         "invalid-session" => {
             let n = sim.send_invalid_session(flag(obj, "resumable")?).await;
             ok(json!({"connections": n}))
+        }
+        "reconnect-before-hello" => {
+            let count = obj
+                .get("count")
+                .and_then(Value::as_u64)
+                .and_then(|c| u32::try_from(c).ok())
+                .ok_or("count must be a number")?;
+            sim.reconnect_before_hello(count).await;
+            ok(json!({}))
         }
         "heartbeat-request" => ok(json!({"connections": sim.request_heartbeat().await})),
         "heartbeat-ack" => {

@@ -35,6 +35,8 @@ pub(crate) struct Faults {
     pub(crate) rest_latency: Duration,
     /// Pending REST failures: the fault and how many calls are left.
     pub(crate) rest_failure: Option<(RestFault, u32)>,
+    /// New connections left that get op 7 in place of HELLO.
+    pub(crate) reconnect_before_hello: u32,
 }
 
 impl Default for Faults {
@@ -44,6 +46,7 @@ impl Default for Faults {
             gateway_latency: Duration::ZERO,
             rest_latency: Duration::ZERO,
             rest_failure: None,
+            reconnect_before_hello: 0,
         }
     }
 }

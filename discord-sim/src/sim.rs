@@ -367,6 +367,14 @@ impl Sim {
         self.broadcast(&ConnCommand::Send(envelope(codes::OP_HEARTBEAT, seq)))
     }
 
+    /// The next `count` new gateway connections get op 7 Reconnect in place of HELLO
+    /// (gateway-events.mdx "Reconnect": it can come "even before/in place of receiving a
+    /// Hello") and are dropped once the client leaves, or after 5 s.
+    pub async fn reconnect_before_hello(&self, count: u32) {
+        self.shared
+            .update(|w| w.faults.reconnect_before_hello = count);
+    }
+
     /// Turns heartbeat ACKs (op 11) on or off. Off makes every connection look zombied to
     /// its client.
     pub async fn set_heartbeat_ack(&self, enabled: bool) {

@@ -173,3 +173,16 @@ async fn drop_and_close_keep_the_session_resumable() {
     .await
     .expect("resumable after 4000");
 }
+
+#[tokio::test]
+async fn op7_can_replace_hello() {
+    let sim = start(config()).await;
+    sim.reconnect_before_hello(1).await;
+    let mut c = Client::connect(sim.gateway_url()).await;
+    let first = c.next_payload().await;
+    assert_eq!(first["op"], 7, "op 7 in place of HELLO: {first}");
+    c.close(4000).await;
+    // Only the next connection was affected.
+    let (_c, interval) = Client::connect_hello(sim.gateway_url()).await;
+    assert_eq!(interval, 30_000);
+}

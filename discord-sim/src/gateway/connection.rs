@@ -169,7 +169,19 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
     };
     let end = match parsed {
         Err(r) => conn.close(r.code, r.reason).await,
-        Ok(_) => conn.run(rx).await,
+        Ok(_) => {
+            let early = conn.shared.update(|w| {
+                let left = &mut w.faults.reconnect_before_hello;
+                let hit = *left > 0;
+                *left = left.saturating_sub(1);
+                hit
+            });
+            if early {
+                conn.reconnect_before_hello().await
+            } else {
+                conn.run(rx).await
+            }
+        }
     };
     conn.finish(end);
 }
@@ -212,6 +224,31 @@ impl Conn {
                 return end;
             }
         }
+    }
+
+    /// gateway-events.mdx "Reconnect": op 7 "can occur at any point in the gateway
+    /// connection lifecycle, even before/in place of receiving a Hello"; Discord may close
+    /// the socket a few seconds later. We wait up to 5 s for the client to leave, then
+    /// drop the connection.
+    async fn reconnect_before_hello(&mut self) -> End {
+        let op7 = envelope(codes::OP_RECONNECT, Value::Null);
+        if let Err(end) = self.send_text(&op7).await {
+            return end;
+        }
+        let left = timeout(Duration::from_secs(5), async {
+            loop {
+                match self.ws.next().await {
+                    None | Some(Err(_)) => return End::Dropped,
+                    Some(Ok(Message::Close(frame))) => {
+                        let _ = self.ws.flush().await;
+                        return End::ClientClosed(frame.map(|f| u16::from(f.code)));
+                    }
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+        left.unwrap_or(End::Dropped)
     }
 
     async fn on_command(&mut self, cmd: ConnCommand) -> Result<(), End> {
