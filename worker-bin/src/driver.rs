@@ -705,6 +705,15 @@ impl Driver {
                 self.delivery_attempt = self.delivery_attempt.saturating_add(1);
                 self.telemetry.lock().last_delivery_error = Some(error.to_string());
             }
+            Outcome::TooLarge => {
+                error!(%id, "hub refused the event as too large (413); skipping it so later events are not blocked");
+                if self.outbox.front().is_some_and(|e| e.id == id) {
+                    self.outbox.pop_delivered();
+                }
+                self.delivery_attempt = 0;
+                self.telemetry.lock().last_delivery_error =
+                    Some("hub answered 413: event too large, skipped".to_owned());
+            }
             Outcome::Rejected { error } => {
                 self.retry_delay =
                     hub_client::retry_delay(self.delivery_attempt, &outcome, &mut self.rng);
@@ -723,7 +732,7 @@ impl Driver {
             let body = entry.event.body(&entry.id, &self.guild_id);
             let attempt = tokio::time::timeout_at(deadline, self.hub.deliver(&body)).await;
             match attempt {
-                Ok(Outcome::Delivered { .. }) => {
+                Ok(Outcome::Delivered { .. } | Outcome::TooLarge) => {
                     self.outbox.pop_delivered();
                 }
                 _ => break,

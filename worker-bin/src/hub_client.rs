@@ -83,6 +83,10 @@ pub enum Outcome {
         /// What the hub answered.
         error: DeliveryError,
     },
+    /// 413: the hub will never accept this body (a `guild.sync` of a huge
+    /// occupancy). Retrying cannot help and would block every later event,
+    /// so the event is skipped with an error log.
+    TooLarge,
 }
 
 /// Why an attempt failed. Messages never include the secret.
@@ -120,6 +124,7 @@ impl std::error::Error for DeliveryError {}
 pub fn classify(status: u16, retry_after: Option<Duration>, duplicate: bool) -> Outcome {
     match status {
         200..=299 => Outcome::Delivered { duplicate },
+        413 => Outcome::TooLarge,
         408 | 429 | 500..=599 => Outcome::Retry {
             error: DeliveryError::Status(status),
             retry_after,
@@ -137,7 +142,7 @@ pub fn classify(status: u16, retry_after: Option<Duration>, duplicate: bool) -> 
 #[must_use]
 pub fn retry_delay(attempt: u32, outcome: &Outcome, rng: &mut fastrand::Rng) -> Duration {
     match outcome {
-        Outcome::Delivered { .. } => Duration::ZERO,
+        Outcome::Delivered { .. } | Outcome::TooLarge => Duration::ZERO,
         Outcome::Rejected { .. } => MAX_BACKOFF,
         Outcome::Retry { retry_after, .. } => {
             let ceiling = BASE_BACKOFF
@@ -294,7 +299,8 @@ mod tests {
         for code in [408, 429, 500, 502, 503, 504] {
             assert!(matches!(classify(code, None, false), Outcome::Retry { .. }));
         }
-        for code in [400, 401, 403, 404, 413] {
+        assert_eq!(classify(413, None, false), Outcome::TooLarge);
+        for code in [400, 401, 403, 404, 422] {
             assert!(matches!(
                 classify(code, None, false),
                 Outcome::Rejected { .. }
