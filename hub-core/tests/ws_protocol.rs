@@ -321,7 +321,7 @@ async fn second_auth_and_unknown_messages_are_ignored() -> TestResult {
 #[tokio::test]
 async fn silent_clients_are_closed_after_a_missed_ping() -> TestResult {
     let settings = WsSettings {
-        ping_interval: Duration::from_millis(200),
+        ping_interval: Duration::from_millis(500),
         ..WsSettings::default()
     };
     let t = TestHub::start(Options {
@@ -346,7 +346,9 @@ async fn silent_clients_are_closed_after_a_missed_ping() -> TestResult {
         }
         Err("ended".to_owned())
     });
-    // A client that never reads never answers: closed with 1001.
+    // A client that never reads never answers: closed with 1001. Wait until the hub has
+    // dropped it (between one and two intervals), so the reading client has lived through
+    // several pings by then.
     let (mut silent, _) = t.authed(None).await?;
     eventually(|| t.hub.subscribers() == 1).await?;
     t.join(1, 1);
