@@ -20,7 +20,6 @@ use crate::introspect::{
     Channel, ConnectionInfo, ConnectionState, Listener, ReceivedPayload, RestCall, SessionInfo,
     VoiceFlags, VoiceState,
 };
-use crate::session::Status;
 use crate::shared::Shared;
 use crate::world::{ConnCommand, World};
 use crate::{control, http_util, rest};
@@ -340,24 +339,12 @@ impl Sim {
     }
 
     /// Sends op 9 Invalid Session with `d: resumable` to every open connection
-    /// (gateway-events.mdx "Invalid Session"). With `false` the sessions are invalidated
-    /// first, so a RESUME gets op 9 `false` again. Returns how many connections got it.
+    /// (gateway-events.mdx "Invalid Session"). Each connection's session is detached
+    /// before op 9 goes out: with `true` it stays resumable (on a new socket or the same
+    /// one), with `false` it is invalid, so a RESUME gets op 9 `false` again and the
+    /// client must IDENTIFY. Returns how many connections got it.
     pub async fn send_invalid_session(&self, resumable: bool) -> usize {
-        self.shared.update(|w| {
-            if !resumable {
-                for s in w.sessions.values_mut() {
-                    if s.conn().is_some() {
-                        s.status = Status::Invalid {
-                            reason: "invalidated by op 9".to_owned(),
-                        };
-                    }
-                }
-            }
-            w.broadcast(&ConnCommand::Send(envelope(
-                codes::OP_INVALID_SESSION,
-                serde_json::Value::Bool(resumable),
-            )))
-        })
+        self.broadcast(&ConnCommand::InvalidSession { resumable })
     }
 
     /// Sends op 1 Heartbeat to every open connection: the client must heartbeat at once

@@ -34,6 +34,9 @@ pub(crate) enum ConnCommand {
     Send(String),
     /// Close with this code and reason.
     Close { code: u16, reason: String },
+    /// Send op 9 with this `d`, after detaching the connection's session (resumable or
+    /// not).
+    InvalidSession { resumable: bool },
     /// Drop TCP without a close frame.
     Drop,
     /// Another connection resumed this one's session: go away silently.

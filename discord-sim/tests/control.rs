@@ -106,13 +106,25 @@ async fn http_control_mirrors_the_rust_api() {
 #[tokio::test]
 async fn op7_op9_and_heartbeat_request() {
     let sim = start(config()).await;
-    let (mut c, _, _) = Client::identified(&sim).await;
+    let (mut c, ready, guild) = Client::identified(&sim).await;
+    let session_id = ready["d"]["session_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let resume =
+        json!({"op": 6, "d": {"token": "sim-token", "session_id": session_id, "seq": guild["s"]}});
     assert_eq!(sim.send_reconnect().await, 1);
     assert_eq!(c.expect_op(7).await["d"], serde_json::Value::Null);
     assert_eq!(sim.request_heartbeat().await, 1);
     c.expect_op(1).await;
+
+    // op 9 true: the session stays resumable, here on the same socket.
     assert_eq!(sim.send_invalid_session(true).await, 1);
     assert_eq!(c.expect_op(9).await["d"], true);
+    c.send(resume.clone()).await;
+    c.expect_dispatch("RESUMED").await;
+
+    // op 9 false: the session is gone; RESUME is refused, IDENTIFY works.
     assert_eq!(sim.send_invalid_session(false).await, 1);
     assert_eq!(c.expect_op(9).await["d"], false);
     assert!(
@@ -120,6 +132,12 @@ async fn op7_op9_and_heartbeat_request() {
             .iter()
             .all(|s| matches!(s.status, SessionStatus::Invalid { .. }))
     );
+    c.send(resume).await;
+    assert_eq!(c.expect_op(9).await["d"], false);
+    c.send(support::identify_payload("sim-token", support::INTENTS))
+        .await;
+    c.expect_dispatch("READY").await;
+    assert_eq!(sim.identify_count(), 2);
 }
 
 #[tokio::test]

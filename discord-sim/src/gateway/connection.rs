@@ -255,6 +255,7 @@ impl Conn {
         match cmd {
             ConnCommand::Send(text) => self.send_text(&text).await,
             ConnCommand::Close { code, reason } => Err(self.close(code, &reason).await),
+            ConnCommand::InvalidSession { resumable } => self.invalid_session(resumable).await,
             ConnCommand::Drop => Err(End::Dropped),
             ConnCommand::Superseded => Err(End::Superseded),
         }
@@ -398,6 +399,34 @@ impl Conn {
             // 4007 "The sequence sent when resuming the session was invalid."
             ResumeOutcome::BadSeq => Err(self.close(codes::INVALID_SEQ, "Invalid seq.").await),
         }
+    }
+
+    /// gateway-events.mdx "Invalid Session": `d` says whether the session may be resumed.
+    /// The session is detached first (so a RESUME racing the op 9 sees the new state);
+    /// the connection is then unauthenticated, so the client may IDENTIFY or RESUME on a
+    /// new socket as the docs say, or on this one as some libraries do.
+    async fn invalid_session(&mut self, resumable: bool) -> Result<(), End> {
+        if let Auth::Session { id, .. } = std::mem::replace(&mut self.auth, Auth::None) {
+            let me = self.id;
+            self.shared.update(|w| {
+                if let Some(s) = w.sessions.get_mut(&id).filter(|s| s.conn() == Some(me)) {
+                    s.status = if resumable {
+                        Status::Disconnected {
+                            since: Instant::now(),
+                        }
+                    } else {
+                        Status::Invalid {
+                            reason: "invalidated by op 9".to_owned(),
+                        }
+                    };
+                }
+                if let Some(entry) = w.conns.get_mut(&me) {
+                    entry.info.state = ConnectionState::Connected;
+                }
+            });
+        }
+        let op9 = envelope(codes::OP_INVALID_SESSION, Value::Bool(resumable));
+        self.send_text(&op9).await
     }
 
     /// Sends the session's buffered dispatches this connection has not sent yet.
