@@ -51,7 +51,10 @@ pub struct WsSettings {
     /// Idle sockets are pinged this often; one that sent nothing for a whole interval after
     /// a ping is closed.
     pub ping_interval: Duration,
-    /// Time allowed to deliver a close frame before the socket is dropped.
+    /// Time allowed to deliver a close frame before the socket is dropped. Generous on
+    /// purpose: an evicted client (1013) gets its close frame only after it has read what the
+    /// kernel already buffered for it, so one that resumes reading within this time still
+    /// learns why it was closed. Shutdown does not wait for it (see `Hub::shutdown`).
     pub close_timeout: Duration,
 }
 
@@ -60,7 +63,7 @@ impl Default for WsSettings {
         Self {
             auth_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
-            close_timeout: Duration::from_secs(5),
+            close_timeout: Duration::from_secs(30),
         }
     }
 }
