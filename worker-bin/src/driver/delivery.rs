@@ -1,0 +1,111 @@
+//! The hub side: delivering the outbox's front event, retrying with backoff,
+//! and the short flush before a fatal exit.
+
+use std::future::pending;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{debug, error, warn};
+
+use super::{BoxFuture, Driver};
+use crate::hub_client::{self, Outcome};
+
+/// How long a fatal close may spend delivering what is queued (contract §5:
+/// a fatal close code ends the process within 5 s).
+const FATAL_FLUSH: Duration = Duration::from_secs(2);
+
+pub(super) async fn complete_delivery(
+    delivery: &mut Option<(String, BoxFuture<Outcome>)>,
+) -> Outcome {
+    match delivery {
+        Some((_, f)) => f.await,
+        None => pending().await,
+    }
+}
+
+impl Driver {
+    pub(super) fn start_delivery(&mut self) {
+        if self.delivery.is_some() {
+            return;
+        }
+        if self.flush_deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        let Some(entry) = self.outbox.front() else {
+            return;
+        };
+        let body = entry.event.body(&entry.id, &self.guild_id);
+        let client = self.hub.clone();
+        let delay = std::mem::take(&mut self.retry_delay);
+        self.delivery = Some((
+            entry.id.clone(),
+            Box::pin(async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                client.deliver(&body).await
+            }),
+        ));
+    }
+
+    pub(super) fn on_delivery(&mut self, outcome: Outcome) {
+        let Some((id, _)) = self.delivery.take() else {
+            return;
+        };
+        match &outcome {
+            Outcome::Delivered { duplicate } => {
+                // The front may have been dropped on overflow meanwhile; the
+                // repair sync covers it.
+                if self.outbox.front().is_some_and(|e| e.id == id) {
+                    self.outbox.pop_delivered();
+                }
+                debug!(%id, duplicate, "delivered");
+                self.delivery_attempt = 0;
+                let mut t = self.telemetry.lock();
+                t.events_forwarded += 1;
+                t.last_delivery_error = None;
+            }
+            Outcome::Retry { error, .. } => {
+                self.retry_delay =
+                    hub_client::retry_delay(self.delivery_attempt, &outcome, &mut self.rng);
+                if self.delivery_attempt == 0 || self.delivery_attempt % 10 == 0 {
+                    warn!(%id, error = %error, retry_in_ms = self.retry_delay.as_millis() as u64, "hub delivery failed; retrying");
+                }
+                self.delivery_attempt = self.delivery_attempt.saturating_add(1);
+                self.telemetry.lock().last_delivery_error = Some(error.to_string());
+            }
+            Outcome::TooLarge => {
+                error!(%id, "hub refused the event as too large (413); skipping it so later events are not blocked");
+                if self.outbox.front().is_some_and(|e| e.id == id) {
+                    self.outbox.pop_delivered();
+                }
+                self.delivery_attempt = 0;
+                self.telemetry.lock().last_delivery_error =
+                    Some("hub answered 413: event too large, skipped".to_owned());
+            }
+            Outcome::Rejected { error } => {
+                self.retry_delay =
+                    hub_client::retry_delay(self.delivery_attempt, &outcome, &mut self.rng);
+                error!(%id, error = %error, "hub refused the event (configuration error); retrying slowly");
+                self.delivery_attempt = self.delivery_attempt.saturating_add(1);
+                self.telemetry.lock().last_delivery_error = Some(error.to_string());
+            }
+        }
+    }
+
+    /// Deliver what is queued, each event once, within [`FATAL_FLUSH`].
+    pub(super) async fn flush_briefly(&mut self) {
+        let deadline = Instant::now() + FATAL_FLUSH;
+        self.delivery = None;
+        while let Some(entry) = self.outbox.front() {
+            let body = entry.event.body(&entry.id, &self.guild_id);
+            let attempt = tokio::time::timeout_at(deadline, self.hub.deliver(&body)).await;
+            match attempt {
+                Ok(Outcome::Delivered { .. } | Outcome::TooLarge) => {
+                    self.outbox.pop_delivered();
+                }
+                _ => break,
+            }
+        }
+    }
+}
