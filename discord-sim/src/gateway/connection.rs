@@ -16,13 +16,15 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::codes;
 use super::compress::ZlibStream;
-use super::validate::{self, Reject};
+use super::handshake::{IdentifyOutcome, ResumeOutcome, resume_session, start_session};
+use super::query::parse_query;
+use super::validate;
 use crate::introspect::{
     CloseInfo, ConnId, ConnectionInfo, ConnectionState, Listener, ReceivedPayload,
 };
-use crate::session::{Session, Status};
+use crate::session::Status;
 use crate::shared::Shared;
-use crate::world::{ConnCommand, World};
+use crate::world::ConnCommand;
 
 /// Commands queued for one connection; when full, a new command is dropped (and the
 /// control call reports fewer connections reached).
@@ -39,9 +41,6 @@ const RATE_LIMIT_WINDOW: Duration = Duration::from_secs(60);
 pub fn heartbeat_timeout(interval: Duration) -> Duration {
     interval + interval / 2
 }
-
-/// Sessions kept before invalid ones are swept.
-const MAX_SESSIONS: usize = 10_000;
 
 /// Frames larger than this are refused by the WebSocket layer itself (and answered with
 /// 4002, as any payload over 4096 bytes).
@@ -71,52 +70,6 @@ struct Conn {
     auth: Auth,
     last_beat: Instant,
     recent: VecDeque<Instant>,
-}
-
-/// The transport options asked for in the URL query (gateway.mdx "Gateway URL Query
-/// String Params").
-#[derive(Debug, PartialEq, Eq)]
-struct Query {
-    zlib_stream: bool,
-}
-
-/// Checks `v=10`, `encoding=json` and an optional `compress=zlib-stream`.
-fn parse_query(raw: &str) -> Result<Query, Reject> {
-    let mut v = None;
-    let mut encoding = None;
-    let mut compress = None;
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "v" => v = Some(val),
-            "encoding" => encoding = Some(val),
-            "compress" => compress = Some(val),
-            _ => {}
-        }
-    }
-    if v != Some("10") {
-        // opcodes-and-status-codes.mdx 4012 "Invalid API version".
-        return Err(Reject {
-            code: codes::INVALID_API_VERSION,
-            reason: "Invalid API version.",
-        });
-    }
-    if encoding != Some("json") {
-        // The sim speaks JSON only (etf is real but not simulated); we treat anything else
-        // as undecodable.
-        return Err(Reject {
-            code: codes::DECODE_ERROR,
-            reason: "Invalid encoding: discord-sim speaks encoding=json only.",
-        });
-    }
-    match compress {
-        None => Ok(Query { zlib_stream: false }),
-        Some("zlib-stream") => Ok(Query { zlib_stream: true }),
-        Some(_) => Err(Reject {
-            code: codes::DECODE_ERROR,
-            reason: "Invalid compress: discord-sim supports zlib-stream only.",
-        }),
-    }
 }
 
 /// Runs one connection from the upgrade to the end.
@@ -543,144 +496,9 @@ pub(crate) fn envelope(op: u64, d: Value) -> String {
     json!({"op": op, "d": d, "s": Value::Null, "t": Value::Null}).to_string()
 }
 
-enum IdentifyOutcome {
-    Ready(String),
-    Throttled,
-    Exhausted,
-}
-
-fn start_session(
-    w: &mut World,
-    conn: ConnId,
-    wake: Arc<Notify>,
-    ident: &validate::Identify,
-) -> IdentifyOutcome {
-    let now = Instant::now();
-    let limits = w.cfg.session_start_limit;
-    while w
-        .identify_times
-        .front()
-        .is_some_and(|t| now.saturating_duration_since(*t) >= Duration::from_secs(5))
-    {
-        w.identify_times.pop_front();
-    }
-    if w.identify_times.len() >= limits.max_concurrency.max(1) as usize {
-        return IdentifyOutcome::Throttled;
-    }
-    w.start_limit_reset_after(now);
-    if w.start_remaining == 0 {
-        return IdentifyOutcome::Exhausted;
-    }
-    w.start_remaining -= 1;
-    w.start_window.get_or_insert(now);
-    w.identify_times.push_back(now);
-    w.identify_count += 1;
-    let session_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-    // gateway.mdx "Sharding": a guild belongs to shard `(guild_id >> 22) % num_shards`.
-    let has_guild = ident
-        .shard
-        .is_none_or(|[id, count]| (w.guild_id() >> 22) % count == id);
-    let mut session = Session::new(
-        session_id.clone(),
-        ident.intents,
-        w.cfg.replay_capacity,
-        conn,
-        wake,
-    );
-    session.push("READY", &w.ready(&session_id, ident.shard, has_guild));
-    if has_guild {
-        // gateway-events.mdx "Guild Create": sent after READY for each unavailable guild.
-        session.push("GUILD_CREATE", &w.guild_create(ident.intents));
-    }
-    // Bounded: once there are many sessions, the invalid ones (which can never be
-    // resumed again) are forgotten.
-    if w.sessions.len() >= MAX_SESSIONS {
-        let timeout = w.cfg.resume_timeout;
-        w.sessions.retain(|_, s| s.is_live(now, timeout));
-    }
-    w.sessions.insert(session_id.clone(), session);
-    if let Some(entry) = w.conns.get_mut(&conn) {
-        entry.info.state = ConnectionState::Identified;
-        entry.info.session_id = Some(session_id.clone());
-    }
-    IdentifyOutcome::Ready(session_id)
-}
-
-enum ResumeOutcome {
-    Resumed,
-    Invalid,
-    BadSeq,
-}
-
-fn resume_session(
-    w: &mut World,
-    conn: ConnId,
-    wake: Arc<Notify>,
-    r: &validate::Resume,
-) -> ResumeOutcome {
-    let now = Instant::now();
-    let timeout = w.cfg.resume_timeout;
-    let Some(s) = w.sessions.get_mut(&r.session_id) else {
-        return ResumeOutcome::Invalid;
-    };
-    if !s.is_live(now, timeout) {
-        return ResumeOutcome::Invalid;
-    }
-    if r.seq > s.seq {
-        s.status = Status::Invalid {
-            reason: "resume with a seq the session never sent".to_owned(),
-        };
-        return ResumeOutcome::BadSeq;
-    }
-    if s.since(r.seq).is_none() {
-        return ResumeOutcome::Invalid;
-    }
-    let previous = s.conn();
-    s.status = Status::Connected { conn, wake };
-    // gateway.mdx "Resuming": the missed events are replayed in order, "finishing with a
-    // Resumed event".
-    s.push("RESUMED", &json!({"_trace": ["discord-sim"]}));
-    w.resume_count += 1;
-    if let Some(old) = previous.filter(|old| *old != conn) {
-        if let Some(tx) = w.conns.get(&old).and_then(|e| e.commands.as_ref()) {
-            let _ = tx.try_send(ConnCommand::Superseded);
-        }
-    }
-    if let Some(entry) = w.conns.get_mut(&conn) {
-        entry.info.state = ConnectionState::Resumed;
-        entry.info.session_id = Some(r.session_id.clone());
-    }
-    ResumeOutcome::Resumed
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_requires_v10_json() {
-        assert_eq!(
-            parse_query("v=10&encoding=json"),
-            Ok(Query { zlib_stream: false })
-        );
-        assert_eq!(
-            parse_query("encoding=json&v=10&compress=zlib-stream"),
-            Ok(Query { zlib_stream: true })
-        );
-        assert_eq!(
-            parse_query("v=9&encoding=json").map_err(|r| r.code),
-            Err(4012)
-        );
-        assert_eq!(parse_query("encoding=json").map_err(|r| r.code), Err(4012));
-        assert_eq!(
-            parse_query("v=10&encoding=etf").map_err(|r| r.code),
-            Err(4002)
-        );
-        assert_eq!(
-            parse_query("v=10&encoding=json&compress=zstd-stream").map_err(|r| r.code),
-            Err(4002)
-        );
-    }
 
     #[test]
     fn heartbeat_timeout_is_one_and_a_half_intervals() {

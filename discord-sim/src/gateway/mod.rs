@@ -4,7 +4,9 @@
 pub(crate) mod codes;
 mod compress;
 pub(crate) mod connection;
+mod handshake;
 mod listener;
+mod query;
 mod validate;
 
 pub(crate) use listener::accept_loop;
