@@ -33,7 +33,11 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
                     drop(permit);
                 });
             }
-            Err(e) => tracing::debug!(error = %e, "gateway accept failed"),
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::debug!(error = %e, "gateway accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
     }
 }
