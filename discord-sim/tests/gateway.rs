@@ -127,6 +127,10 @@ async fn protocol_errors_close_with_documented_codes() {
     let (mut c, _, _) = Client::identified(&sim).await;
     c.send(identify_payload("sim-token", INTENTS)).await;
     assert_eq!(c.expect_close().await, Some(4005));
+
+    let (mut c, _, _) = Client::identified(&sim).await;
+    c.send(json!({"op": 4, "d": "not an object"})).await;
+    assert_eq!(c.expect_close().await, Some(4002));
 }
 
 #[tokio::test]

@@ -294,7 +294,11 @@ impl Conn {
             _ if !authed => Err(self
                 .close(codes::NOT_AUTHENTICATED, "Not authenticated.")
                 .await),
-            // Presence, voice state, member and channel-info requests: accepted and ignored.
+            // Presence, voice state, member and channel-info requests carry an object `d`
+            // (gateway-events.mdx "Send Events"); accepted and otherwise ignored.
+            _ if !payload.d.is_object() => Err(self
+                .close(codes::DECODE_ERROR, "Error while decoding payload.")
+                .await),
             _ => Ok(()),
         }
     }
