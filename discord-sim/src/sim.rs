@@ -533,3 +533,31 @@ impl Drop for Sim {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_can_be_shared_across_tasks() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Sim>();
+    }
+
+    #[tokio::test]
+    async fn inconsistent_config_is_refused() {
+        let cfg = SimConfig {
+            voice_states: vec![crate::VoiceStateSpec {
+                user_id: 1,
+                channel_id: crate::DEFAULT_CATEGORY_ID,
+            }],
+            ..SimConfig::default()
+        };
+        assert!(matches!(Sim::start(cfg).await, Err(SimError::Config(_))));
+        let cfg = SimConfig {
+            heartbeat_interval: Duration::ZERO,
+            ..SimConfig::default()
+        };
+        assert!(matches!(Sim::start(cfg).await, Err(SimError::Config(_))));
+    }
+}
