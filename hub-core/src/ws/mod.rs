@@ -104,10 +104,14 @@ impl WsContext {
 /// The tungstenite configuration of every hub socket: small buffers for a small idle
 /// footprint, a bounded write buffer, 4 KiB client messages (also across fragments), and
 /// unmasked client frames refused (RFC 6455 §5.1).
+///
+/// tungstenite's output buffer never shrinks: it keeps the capacity of the largest batch
+/// (about `write_buffer_size` plus one frame, or the snapshot if larger). A 1 KiB write
+/// threshold keeps that small while still batching several events per write.
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(1024)
-        .write_buffer_size(4096)
+        .write_buffer_size(1024)
         .max_write_buffer_size(4 << 20)
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE))
