@@ -70,7 +70,9 @@ impl ClientQueue {
         if state.close.is_some() {
             return Pushed::Closed;
         }
-        if state.bytes.saturating_add(frame.len()) > max_bytes {
+        // An empty queue always takes one frame (a frame larger than the bound alone is
+        // not the client's fault); after that, going over the bound evicts.
+        if state.bytes > 0 && state.bytes.saturating_add(frame.len()) > max_bytes {
             state.frames = VecDeque::new();
             state.bytes = 0;
             state.close = Some(CloseOrder {
@@ -249,6 +251,14 @@ mod tests {
         );
         assert_eq!(slow.queued_bytes(), 0, "evicted queue frees its frames");
         assert_eq!(slow.pop(), None);
+    }
+
+    #[test]
+    fn an_empty_queue_takes_one_oversized_frame() {
+        let q = ClientQueue::new();
+        let big = Bytes::from_static(&[b'x'; 50]);
+        assert_eq!(q.push(&big, 10), Pushed::Queued);
+        assert_eq!(q.push(&big, 10), Pushed::Evicted);
     }
 
     #[test]
