@@ -1,0 +1,2 @@
+//! `spell-coven-demo`: the whole bridge on loopback with a live dashboard (being written).
+fn main() {}
