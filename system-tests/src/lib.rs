@@ -1,0 +1,1 @@
+//! Support for the fault-injection tests in `tests/` (being written).
