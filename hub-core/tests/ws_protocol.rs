@@ -405,3 +405,34 @@ async fn a_client_close_is_answered() -> TestResult {
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn large_replays_and_snapshots_arrive_intact() -> TestResult {
+    let t = TestHub::start(Options::default()).await?;
+    // 4000 users with full-size snowflakes: a snapshot over 64 KiB (8-byte length header).
+    let base = 100_000_000_000_000_000u64;
+    for u in 0..4000 {
+        t.join(10, base + u);
+    }
+    let (mut c, ack) = t.authed(Some(0)).await?;
+    assert_eq!(ack["resumed"], true);
+    for seq in 1..=4000u64 {
+        assert_eq!(recv_json(&mut c).await?["seq"], seq);
+    }
+    let (mut c, ack) = t.authed(None).await?;
+    assert_eq!(ack["resumed"], false);
+    let snap = recv_json(&mut c).await?;
+    let members = snap["payload"]["rooms"][0]["members"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(members, 4000);
+    assert!(snap.to_string().len() > 65_536);
+    // Live events follow through the normal path.
+    t.join(11, 1);
+    let ev = recv_json(&mut c).await?;
+    assert_eq!(
+        (ev["seq"].as_u64(), ev["event"].as_str()),
+        (Some(4001), Some("voice.joined"))
+    );
+    Ok(())
+}

@@ -170,9 +170,17 @@ async fn authenticate(ws: &mut Socket, ctx: &WsContext) -> Result<Option<u64>, E
 
 /// Sends the preamble, then live events until the session ends.
 async fn serve(ws: &mut Socket, ctx: &WsContext, preamble: Vec<Bytes>, queue: &ClientQueue) -> End {
+    // The preamble (ack, then up to REPLAY_MAX_EVENTS events or a snapshot) goes straight
+    // to the socket: through tungstenite it would leave its output buffer, which never
+    // shrinks, as large as the preamble for the connection's whole life. A pong tungstenite
+    // queued during auth is flushed first so bytes stay in order. Interrupted mid-frame
+    // (eviction, shutdown) the stream cannot carry a close frame any more: drop it.
+    if ws.flush().await.is_err() {
+        return End::Gone;
+    }
     let written = tokio::select! {
-        result = write_frames(ws, preamble.into_iter()) => result,
-        closed = until_closed(queue) => return End::Close(closed),
+        result = write_preamble(ws.get_mut(), preamble) => result,
+        _ = until_closed(queue) => return End::Gone,
     };
     if written.is_err() {
         return End::Gone;
@@ -241,6 +249,47 @@ async fn write_frames(
     ws.flush().await
 }
 
+/// Preamble frames are gathered into writes of about this many bytes.
+const COALESCE: usize = 16 * 1024;
+
+/// Writes whole text frames to the raw socket, coalesced into few writes. The scratch buffer
+/// is freed on return.
+async fn write_preamble(io: &mut TokioIo<Upgraded>, frames: Vec<Bytes>) -> std::io::Result<()> {
+    let mut chunk = Vec::new();
+    for frame in frames {
+        push_text_header(&mut chunk, frame.len());
+        if frame.len() > COALESCE {
+            io.write_all(&chunk).await?;
+            chunk.clear();
+            io.write_all(&frame).await?;
+        } else {
+            chunk.extend_from_slice(&frame);
+            if chunk.len() >= COALESCE {
+                io.write_all(&chunk).await?;
+                chunk.clear();
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        io.write_all(&chunk).await?;
+    }
+    io.flush().await
+}
+
+/// The header of a final, unmasked text frame (RFC 6455 §5.2; a server never masks, §5.1).
+fn push_text_header(out: &mut Vec<u8>, len: usize) {
+    out.push(0x81);
+    if len < 126 {
+        out.push(len as u8);
+    } else if let Ok(len) = u16::try_from(len) {
+        out.push(126);
+        out.extend_from_slice(&len.to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+}
+
 async fn send_flushed(
     ws: &mut Socket,
     msg: Message,
@@ -288,4 +337,23 @@ async fn finish(ws: &mut Socket, end: End, ctx: &WsContext) {
         while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_headers_match_tungstenite_framing() {
+        for len in [0usize, 1, 125, 126, 127, 65_535, 65_536, 100_000] {
+            let payload = vec![b'a'; len];
+            let mut ours = Vec::new();
+            push_text_header(&mut ours, len);
+            ours.extend_from_slice(&payload);
+            let mut theirs = Vec::new();
+            let frame = Frame::message(payload, OpCode::Data(Data::Text), true);
+            assert!(frame.format(&mut theirs).is_ok());
+            assert_eq!(ours, theirs, "length {len}");
+        }
+    }
 }
