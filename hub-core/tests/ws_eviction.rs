@@ -86,3 +86,26 @@ async fn stalled_client_is_evicted_1013_while_a_normal_one_gets_everything() -> 
     reader.abort();
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_nothing_is_dropped_even_without_new_events() -> TestResult {
+    let t = TestHub::start(Options {
+        client_queue_max_bytes: 64 << 20,
+        settings: hub_core::ws::WsSettings {
+            write_timeout: std::time::Duration::from_millis(500),
+            ..hub_core::ws::WsSettings::default()
+        },
+        ..Options::default()
+    })
+    .await?;
+    let mut stalled = t.connect_small_rcvbuf().await?;
+    t.auth(&mut stalled, None).await?;
+    // Far more than the kernel buffers hold, far less than the queue bound: the writer
+    // blocks, nobody is evicted, and then no event comes.
+    for user in 0..30_000u64 {
+        t.join(10, user);
+    }
+    eventually(|| t.hub.subscribers() == 0).await?;
+    assert_eq!(t.metrics.evictions.load(Ordering::Relaxed), 0);
+    Ok(())
+}

@@ -51,6 +51,9 @@ pub struct WsSettings {
     /// Idle sockets are pinged this often; one that sent nothing for a whole interval after
     /// a ping is closed.
     pub ping_interval: Duration,
+    /// Longest a single write (one batch of events, the preamble, a ping) may take. A client
+    /// that reads nothing and gets no new events to be evicted by is dropped after it.
+    pub write_timeout: Duration,
     /// Time allowed to deliver a close frame before the socket is dropped. Generous on
     /// purpose: an evicted client (1013) gets its close frame only after it has read what the
     /// kernel already buffered for it, so one that resumes reading within this time still
@@ -63,6 +66,7 @@ impl Default for WsSettings {
         Self {
             auth_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(60),
             close_timeout: Duration::from_secs(30),
         }
     }

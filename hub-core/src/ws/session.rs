@@ -178,9 +178,12 @@ async fn serve(ws: &mut Socket, ctx: &WsContext, preamble: Vec<Bytes>, queue: &C
     if ws.flush().await.is_err() {
         return End::Gone;
     }
+    let stall = ctx.settings.write_timeout;
     let written = tokio::select! {
+        biased;
         result = write_preamble(ws.get_mut(), preamble) => result,
         _ = until_closed(queue) => return End::Gone,
+        () = tokio::time::sleep(stall) => return End::Gone,
     };
     if written.is_err() {
         return End::Gone;
@@ -199,12 +202,8 @@ async fn serve(ws: &mut Socket, ctx: &WsContext, preamble: Vec<Bytes>, queue: &C
             () = queue.changed(), if !has_frames => {}
             () = std::future::ready(()), if has_frames => {
                 let batch = std::iter::from_fn(|| queue.pop()).take(BATCH_MAX);
-                let written = tokio::select! {
-                    result = write_frames(ws, batch) => result,
-                    closed = until_closed(queue) => return End::Close(closed),
-                };
-                if written.is_err() {
-                    return End::Gone;
+                if let Err(end) = guarded(write_frames(ws, batch), queue, stall).await {
+                    return end;
                 }
             }
             msg = ws.next() => match msg {
@@ -220,12 +219,9 @@ async fn serve(ws: &mut Socket, ctx: &WsContext, preamble: Vec<Bytes>, queue: &C
                     return End::Close(order(GOING_AWAY, "ping timeout"));
                 }
                 heard = false;
-                let sent = tokio::select! {
-                    result = send_flushed(ws, Message::Ping(Bytes::new())) => result,
-                    closed = until_closed(queue) => return End::Close(closed),
-                };
-                if sent.is_err() {
-                    return End::Gone;
+                let ping = send_flushed(ws, Message::Ping(Bytes::new()));
+                if let Err(end) = guarded(ping, queue, stall).await {
+                    return end;
                 }
             }
         }
@@ -296,6 +292,22 @@ async fn send_flushed(
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     ws.feed(msg).await?;
     ws.flush().await
+}
+
+/// Runs a write unless the queue is closed first (-> that close frame) or the write does
+/// not finish within `stall` ([`super::WsSettings::write_timeout`]): a client that reads
+/// nothing and gets no new events to be evicted by is dropped.
+async fn guarded(
+    write: impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
+    queue: &ClientQueue,
+    stall: Duration,
+) -> Result<(), End> {
+    tokio::select! {
+        biased;
+        result = write => result.map_err(|_| End::Gone),
+        closed = until_closed(queue) => Err(End::Close(closed)),
+        () = tokio::time::sleep(stall) => Err(End::Gone),
+    }
 }
 
 /// Resolves once the queue is closed (eviction, shutdown).
