@@ -330,6 +330,11 @@ async fn finish(ws: &mut Socket, end: End, ctx: &WsContext) {
             let _ = timeout(close_timeout, ws.flush()).await;
         }
         End::Close(closed) => {
+            tracing::debug!(
+                code = closed.code,
+                reason = closed.reason,
+                "closing websocket"
+            );
             let frame = CloseFrame {
                 code: CloseCode::from(closed.code),
                 reason: Utf8Bytes::from_static(closed.reason),
