@@ -9,10 +9,20 @@ use std::process::ExitCode;
 use hub_core::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// What `--help` adds after the variable table: the rules the table cannot show.
+const HELP_FOOTER: &str = "\n\
+Required: PRIMARY_GUILD_ID, HUB_SECRET, DISCORD_BOT_TOKEN, JWT_ISSUER, JWT_AUDIENCE, and exactly\n\
+one of JWT_PUBLIC_JWK_URL / JWT_PUBLIC_JWKS_FILE. Everything else has the default shown.\n\
+REDIS_URL is not available in this build: setting it exits with status 2.\n\
+RUST_LOG sets the log filter (default: info), e.g. RUST_LOG=info,hub_core=debug.\n\
+\n\
+Exit status: 0 after SIGTERM/SIGINT (graceful), 2 on bad configuration (one stderr line naming\n\
+the variable), 1 when the hub cannot start otherwise (e.g. the port is taken).\n";
+
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some("--help" | "-h") => {
-            print!("{}", Config::help_text());
+            print!("{}{HELP_FOOTER}", Config::help_text());
             return ExitCode::SUCCESS;
         }
         Some("--version" | "-V") => {

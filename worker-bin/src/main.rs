@@ -10,12 +10,16 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use worker::{Config, LogFormat, Telemetry, Tuning};
 
+/// What `--help` adds after the variable list.
+const HELP_FOOTER: &str =
+    "RUST_LOG sets the log filter (default: info), e.g. RUST_LOG=info,worker=debug.\n";
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     if let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => {
-                print!("{}", worker::config::help_text());
+                print!("{}{HELP_FOOTER}", worker::config::help_text());
                 return ExitCode::SUCCESS;
             }
             "-V" | "--version" => {
