@@ -4,7 +4,9 @@
 #   - stripped size of each is under 8 MiB;
 #   - `--version` exits 0; a missing required variable exits 2 with one stderr line naming it;
 #   - start-to-ready (exec until `GET /health` answers 200) is under 50 ms;
-#   - idle RSS (VmRSS once ready) is under 10 MiB.
+#   - idle RSS (VmRSS once ready) is under 10 MiB;
+#   - no system TLS stack in the dependency tree (webpki-roots bundled);
+#   - (as root) the worker resolves a name in an empty chroot: musl, no NSS.
 # Prints the figures and writes them to out/static/figures.txt. Exits non-zero if any check
 # fails. Needs: file, ldd (or readelf), strip, python3 (for the timing), openssl (optional:
 # without it a fixed public test key is used for the JWKS).
@@ -257,6 +259,46 @@ for bin in spell-coven-api spell-coven-worker; do
         fail "idle RSS ${best_rss} KiB >= 10 MiB"
     fi
 done
+
+# --- name resolution without glibc/NSS, as in a scratch container ---------------------------
+# A chroot holding only the worker, /etc/hosts (with a made-up name) and /etc/resolv.conf:
+# the worker must resolve the name with musl's resolver and open its gateway connection to a
+# loopback listener. Needs root (chroot); skipped otherwise.
+echo "== name resolution in an empty root"
+if [ "$(id -u)" -ne 0 ] || ! command -v chroot >/dev/null 2>&1; then
+    echo "skip (needs root and chroot)"
+elif [ -x "$OUT/spell-coven-worker" ]; then
+    jail="$WORK/jail"
+    mkdir -p "$jail/etc"
+    cp "$OUT/spell-coven-worker" "$jail/"
+    printf '127.0.0.1 localhost\n127.0.0.1 gateway.spell-coven.test\n' >"$jail/etc/hosts"
+    printf 'nameserver 127.0.0.1\n' >"$jail/etc/resolv.conf"
+    if python3 - "$jail" "$(command -v chroot)" "${worker_env[@]}" <<'PY' 2>"$WORK/dns.err"; then
+import socket, subprocess, sys
+jail, chroot, env_list = sys.argv[1], sys.argv[2], sys.argv[3:]
+env = dict(kv.split("=", 1) for kv in env_list)
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+srv.settimeout(20)
+env["DISCORD_GATEWAY_URL"] = f"ws://gateway.spell-coven.test:{srv.getsockname()[1]}"
+env.pop("HEALTH_ADDR", None)
+proc = subprocess.Popen([chroot, jail, "/spell-coven-worker"], env=env,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    conn, _ = srv.accept()
+    first = conn.recv(512).split(b"\r\n")[0]
+    ok = first.startswith(b"GET /?v=10&encoding=json")
+finally:
+    proc.terminate()
+    proc.wait(timeout=15)
+sys.exit(0 if ok else 1)
+PY
+        pass "worker resolved gateway.spell-coven.test from /etc/hosts in an empty root (musl, no NSS)"
+    else
+        fail "worker could not resolve a name in an empty root: $(head -3 "$WORK/dns.err")"
+    fi
+fi
 
 mkdir -p "$OUT"
 cp "$WORK/figures" "$OUT/figures.txt"
