@@ -25,7 +25,7 @@ RUN mkdir -p /rootfs/data \
  && chmod 0700 /rootfs/data
 
 FROM scratch
-COPY --from=rootfs /rootfs/ /
+COPY --from=rootfs --chown=10001:10001 /rootfs/data /data
 COPY out/static/spell-coven-api /usr/local/bin/spell-coven-api
 # Numeric, non-root, not 0; owns /data.
 USER 10001:10001

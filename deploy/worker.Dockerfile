@@ -22,7 +22,7 @@ RUN mkdir -p /rootfs/state \
  && chmod 0700 /rootfs/state
 
 FROM scratch
-COPY --from=rootfs /rootfs/ /
+COPY --from=rootfs --chown=10001:10001 /rootfs/state /state
 COPY out/static/spell-coven-worker /usr/local/bin/spell-coven-worker
 USER 10001:10001
 # The session checkpoint lives on the volume so a restarted container RESUMEs.
