@@ -4,9 +4,10 @@
 //   node web/e2e/dashboard.e2e.mjs <dashboard-url> [screenshot.png]
 //
 // Opens the dashboard, creates a room, makes a simulated user join it and move, drops the
-// worker's gateway connection, drops the page's own WebSocket, restarts the hub, and checks
-// that the page ends with the members discord-sim says are in voice and that its client
-// saw every event seq exactly once with no gap. Exits 0 on success, 1 with a message
+// worker's gateway connection, drops the page's own WebSocket, restarts the hub, sends op 7,
+// mutes a user (no event), deletes a room "in Discord", ends one through the hub API, and
+// checks that the page holds exactly the members discord-sim says are in voice and that its
+// client saw every event seq exactly once with no gap after its one snapshot. Exits 0 on success, 1 with a message
 // otherwise. Every wait is on a condition (30 s), never a fixed sleep.
 
 import { mkdirSync } from 'node:fs';
@@ -49,6 +50,32 @@ async function waitLiveAfter(page, socketCount) {
     socketCount,
     { timeout: WAIT_MS },
   );
+}
+
+/**
+ * Waits until the page's rooms hold exactly the users discord-sim has in voice, then checks
+ * them against `expect` (channelId -> sorted user ids; rooms with members only).
+ */
+async function matchesTruth(page, expect) {
+  step('the page matches what discord-sim says is in voice');
+  await page.waitForFunction(async () => {
+    const truth = await (await fetch('/demo/state')).json();
+    const want = new Map();
+    for (const v of truth.voiceStates) {
+      if (!want.has(v.channelId)) want.set(v.channelId, []);
+      want.get(v.channelId).push(v.userId);
+    }
+    const have = new Map();
+    for (const [id, r] of window.__coven.rooms) if (r.members.size) have.set(id, [...r.members]);
+    const norm = (m) => JSON.stringify([...m.entries()].map(([k, v]) => [k, v.sort()]).sort());
+    return norm(want) === norm(have);
+  }, null, { timeout: WAIT_MS, polling: 250 });
+  const members = await page.evaluate(() => Object.fromEntries(
+    [...window.__coven.rooms].filter(([, r]) => r.members.size).map(([id, r]) => [id, [...r.members].sort()])));
+  const norm = (o) => JSON.stringify(Object.entries(o).sort());
+  if (norm(members) !== norm(expect)) {
+    throw new Error(`members ${JSON.stringify(members)}, expected ${JSON.stringify(expect)}`);
+  }
 }
 
 async function control(page, action, body) {
@@ -122,27 +149,41 @@ async function run(page) {
   await waitMember(page, GENERAL, '101', false);
   await waitMember(page, room, '102', true);
 
-  step('the page matches what discord-sim says is in voice');
-  await page.waitForFunction(async () => {
-    const truth = await (await fetch('/demo/state')).json();
-    const want = new Map();
-    for (const v of truth.voiceStates) {
-      if (!want.has(v.channelId)) want.set(v.channelId, []);
-      want.get(v.channelId).push(v.userId);
-    }
-    const have = new Map();
-    for (const [id, r] of window.__coven.rooms) if (r.members.size) have.set(id, [...r.members]);
-    const norm = (m) => JSON.stringify([...m.entries()].map(([k, v]) => [k, v.sort()]).sort());
-    return norm(want) === norm(have);
-  }, null, { timeout: WAIT_MS, polling: 250 });
-  const members = await page.evaluate(() => Object.fromEntries(
-    [...window.__coven.rooms].map(([id, r]) => [id, [...r.members].sort()])));
-  const expect = { [GENERAL]: ['103'], [room]: ['102', '104', '105', '106'] };
-  for (const [id, want] of Object.entries(expect)) {
-    if (JSON.stringify(members[id]) !== JSON.stringify(want)) {
-      throw new Error(`room ${id}: members ${JSON.stringify(members[id])}, expected ${JSON.stringify(want)}`);
-    }
-  }
+  step('user 102 mutes: a voice state update that must yield no event');
+  const before = await page.evaluate(() => window.__coven.seq);
+  await page.selectOption('#user-select', '102');
+  await page.click('#mute');
+  await page.waitForSelector(`.room[data-channel-id="${room}"] li[data-user-id="102"] .tag`, { timeout: WAIT_MS });
+
+  step('a second room is created, joined, and deleted "in Discord"');
+  await page.fill('#room-name', 'e2e doomed');
+  await page.click('#create-room');
+  const doomed = await page.waitForFunction(() => {
+    const card = [...document.querySelectorAll('.room')].find((c) => c.querySelector('h3')?.textContent === 'e2e doomed');
+    return card?.dataset.channelId;
+  }, null, { timeout: WAIT_MS }).then((handle) => handle.jsonValue());
+  await control(page, 'join', { userId: '101', channelId: doomed });
+  await waitMember(page, doomed, '101', true);
+  await page.click(`.room[data-channel-id="${doomed}"] .delete-channel`);
+  await page.waitForSelector(`.room[data-channel-id="${doomed}"]`, { state: 'detached', timeout: WAIT_MS });
+  const after = await page.evaluate(() => window.__coven.seq);
+  // room.created, voice.joined, room.deleted (its member dropped with it): the mute added nothing.
+  if (after - before !== 3) throw new Error(`expected 3 events after the mute, got ${after - before}`);
+
+  await matchesTruth(page, { [GENERAL]: ['103'], [room]: ['102', '104', '105', '106'] });
+
+  step('end the first room through the hub API (room.deleted), then create a last one');
+  await page.click(`.room[data-channel-id="${room}"] .end-room`);
+  await page.waitForSelector(`.room[data-channel-id="${room}"]`, { state: 'detached', timeout: WAIT_MS });
+  await page.fill('#room-name', 'Friday commander night');
+  await page.click('#create-room');
+  const last = await page.waitForFunction(() => {
+    const card = [...document.querySelectorAll('.room')].find((c) => c.querySelector('h3')?.textContent === 'Friday commander night');
+    return card?.dataset.channelId;
+  }, null, { timeout: WAIT_MS }).then((handle) => handle.jsonValue());
+  // Ending the room disconnected its users in Discord; two of them join the new one.
+  for (const user of ['104', '105']) await control(page, 'join', { userId: user, channelId: last });
+  await matchesTruth(page, { [GENERAL]: ['103'], [last]: ['104', '105'] });
 
   step('every seq seen exactly once, no gap');
   const report = await page.evaluate(() => ({
