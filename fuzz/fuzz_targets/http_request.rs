@@ -1,0 +1,125 @@
+//! Whole HTTP/1 requests (arbitrary bytes) through the hub's real service (`routes::handle`),
+//! served by hyper with the listener's settings over an in-memory duplex: no socket per input.
+//!
+//! The hub is built once by `server::start` (JWKS from a file, data in a temp dir, Discord
+//! REST pointed at a closed loopback port) on a current-thread runtime whose clock is paused,
+//! so timeouts (header read, WebSocket auth) elapse instantly when nothing else can run.
+//!
+//! Invariants: no panic; every response hyper writes is well-formed HTTP/1.1; the hub never
+//! answers `500` (an unhandled internal error) to any request.
+#![no_main]
+
+use std::convert::Infallible;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use hub_core::{App, ServerHandle};
+use hub_core::auth::TestIssuer;
+use hub_core::server::{HEADER_READ_TIMEOUT, MAX_BUF_SIZE, MAX_HEADERS};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use libfuzzer_sys::fuzz_target;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::runtime::Runtime;
+
+struct Fixture {
+    rt: Runtime,
+    app: Arc<App>,
+    /// Owns the listener's tasks; kept (reachable, so not reported as a leak) for the run.
+    _server: ServerHandle,
+    _dir: tempfile::TempDir,
+}
+
+static FIXTURE: LazyLock<Fixture> = LazyLock::new(fixture);
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, TestIssuer::jwks(&[&TestIssuer::new("fuzz-key")])).expect("jwks file");
+    let data = dir.path().join("data");
+    let vars = [
+        ("HOST", "127.0.0.1".to_owned()),
+        ("PORT", "0".to_owned()),
+        ("PRIMARY_GUILD_ID", "81384788765712384".to_owned()),
+        ("HUB_SECRET", "fuzz-hub-secret-0123456789abcdef0123".to_owned()),
+        ("DISCORD_BOT_TOKEN", "fuzz-bot-token".to_owned()),
+        ("DISCORD_API_BASE", "http://127.0.0.1:9/api/v10".to_owned()),
+        ("JWT_ISSUER", "https://issuer.example".to_owned()),
+        ("JWT_AUDIENCE", "spell-coven".to_owned()),
+        ("JWT_PUBLIC_JWKS_FILE", jwks.display().to_string()),
+        ("CORS_ORIGINS", "https://app.example".to_owned()),
+        ("DATA_DIR", data.display().to_string()),
+    ];
+    let config = hub_core::Config::from_vars(vars).expect("fixed config");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let handle = rt.block_on(hub_core::start(config)).expect("hub starts");
+    let app = Arc::clone(handle.app());
+    Fixture {
+        rt,
+        app,
+        _server: handle,
+        _dir: dir,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let f = &*FIXTURE;
+    f.rt.block_on(serve(Arc::clone(&f.app), data));
+});
+
+async fn serve(app: Arc<App>, data: &[u8]) {
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let service = service_fn(move |req| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(hub_core::routes::handle(req, app).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_BUF_SIZE)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    let conn = builder
+        .serve_connection(TokioIo::new(server), service)
+        .with_upgrades();
+    let conn = tokio::spawn(conn);
+    let exchange = async {
+        // The peer may stop reading (an error answer) before all input is written.
+        let _ = client.write_all(data).await;
+        let _ = client.shutdown().await;
+        let mut out = Vec::new();
+        let _ = client.read_to_end(&mut out).await;
+        out
+    };
+    // Virtual time: an upgraded socket that waits for its auth message times out at once.
+    let out = tokio::time::timeout(Duration::from_secs(60), exchange)
+        .await
+        .unwrap_or_default();
+    conn.abort();
+    check(&out);
+}
+
+fn check(out: &[u8]) {
+    let mut rest = out;
+    // Every response starts with a status line; look at each one hyper wrote.
+    while let Some(at) = find(rest, b"HTTP/1.1 ") {
+        let line = &rest[at..];
+        let code = line.get(9..12).unwrap_or_default();
+        assert!(
+            code.iter().all(u8::is_ascii_digit),
+            "malformed status line"
+        );
+        assert_ne!(code, b"500", "internal server error: {}", String::from_utf8_lossy(out));
+        rest = &line[12.min(line.len())..];
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
