@@ -73,6 +73,7 @@ export class CovenClient {
   #token = null;
   #attempt = 0;
   #tokenRefused = false; // the current token got 4401 once already
+  #attemptId = 0; // bumps on every connection attempt; a stale async attempt stops
   #stopped = false;
   #seq = null;
   #state = State.CONNECTING;
@@ -165,10 +166,12 @@ export class CovenClient {
   async #connect() {
     if (this.#stopped) return;
     this.#clearTimers();
+    const attemptId = ++this.#attemptId;
     this.#setState(this.#seq === null ? State.CONNECTING : State.RESUMING);
     if (this.#token === null) {
       const token = await this.#fetchToken();
-      if (this.#stopped) return;
+      // close() or a newer attempt (reconnect() while we waited) took over.
+      if (this.#stopped || attemptId !== this.#attemptId) return;
       if (!token) {
         this.#unauthorized();
         return;

@@ -307,3 +307,15 @@ test('constructor refuses missing url or getToken', () => {
   assert.throws(() => new CovenClient({ getToken: () => 't', WebSocket: FakeWebSocket }), TypeError);
   assert.throws(() => new CovenClient({ url: 'ws://x', WebSocket: FakeWebSocket }), TypeError);
 });
+
+test('reconnect() while a token is being fetched opens one socket, not two', async () => {
+  let release;
+  const pending = new Promise((resolve) => { release = resolve; });
+  const t = setup({ getToken: () => pending });
+  t.client.reconnect();
+  release('t1');
+  await flush();
+  assert.equal(t.sockets.length, 1);
+  t.sockets[0].open();
+  assert.deepEqual(t.sockets[0].sent, [{ type: 'auth', token: 't1' }]);
+});
