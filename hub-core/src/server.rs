@@ -185,6 +185,12 @@ pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
         Arc::clone(&metrics),
     )
     .map_err(|e| StartError::Hub(e.to_string()))?;
+    // The registry is written before create-room answers, but the stream state is saved only
+    // on a clean shutdown: after a crash, put every registered room back into presence so
+    // snapshots list it again (rooms already known are left as they are).
+    let registered = rooms.rooms(config.guild_id).into_iter();
+    hub.adopt_rooms(registered.map(|(id, room)| (id, Some(room.name))))
+        .map_err(StartError::Hub)?;
     let jwt = JwtVerifier::new(jwt_config(&config)).map_err(StartError::Jwks)?;
     match (jwt.load().await, &config.jwt_keys) {
         (Ok(()), _) => {}

@@ -264,3 +264,54 @@ async fn shutdown_finishes_an_in_flight_request() {
     assert_eq!(hub.server().app().rooms.rooms(hub.sim.guild_id()).len(), 1);
     hub.stop().await;
 }
+
+/// Invariant: a room in the registry is in every snapshot, even when the hub's saved stream
+/// state was lost (a crash saves nothing; the registry is written before create-room answers).
+#[tokio::test]
+async fn rooms_survive_a_lost_stream_state() {
+    let mut hub = TestHub::start().await;
+    let created = hub.create_room("alice", r#"{"name":"after-crash"}"#).await;
+    let id = created.json()["channelId"].as_str().unwrap().to_owned();
+    hub.server.take().unwrap().shutdown().await;
+    let guild = hub.sim.guild_id();
+    std::fs::remove_file(hub.data_dir.path().join(format!("stream-{guild}.json")))
+        .expect("the stream state was saved at shutdown");
+    hub.restart().await;
+
+    let mut req = format!("ws://{}/ws", hub.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("origin", support::ORIGIN.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connects");
+    let auth = serde_json::json!({"type": "auth", "token": hub.token("bob")}).to_string();
+    futures_util::SinkExt::send(&mut ws, Message::text(auth))
+        .await
+        .unwrap();
+    let mut snapshot = None;
+    while snapshot.is_none() {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("ack and snapshot in time")
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+        if v["type"] == "snapshot" {
+            snapshot = Some(v);
+        }
+    }
+    let rooms = &snapshot.unwrap()["payload"]["rooms"];
+    assert_eq!(
+        rooms
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["channelId"] == id.as_str())
+            .map(|r| &r["name"]),
+        Some(&serde_json::json!("after-crash")),
+        "{rooms}"
+    );
+    hub.stop().await;
+}
