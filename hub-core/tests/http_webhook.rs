@@ -168,6 +168,8 @@ async fn other_guild_ignored_bad_json_400_and_room_deleted_cleans_registry() {
             .get(hub.sim.guild_id(), id.parse().unwrap())
             .is_none()
     );
+    let deleted_count = &hub.server().app().metrics.rooms_deleted;
+    assert_eq!(deleted_count.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!(hub.end_room("alice", &id).await.status, 404);
     hub.stop().await;
 }

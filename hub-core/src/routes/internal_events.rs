@@ -96,8 +96,12 @@ where
         })?;
     if let Some(channel_id) = room_deleted {
         // Deleted in Discord (by anyone): the room no longer exists to be ended or swept.
-        if let Err(e) = app.rooms.remove(app.guild_id, channel_id) {
-            tracing::error!(error = %e, channel_id, "could not remove a deleted room from the registry");
+        match app.rooms.remove(app.guild_id, channel_id) {
+            Ok(Some(_)) => inc(&app.metrics.rooms_deleted),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, channel_id, "could not remove a deleted room from the registry");
+            }
         }
     }
     Ok(matches!(outcome, IngestOutcome::Duplicate))
