@@ -6,6 +6,9 @@
 //! (MESSAGE_CREATE, PRESENCE_UPDATE, TYPING_START). Everything is generated
 //! deterministically, so every run measures the same bytes.
 
+pub mod baseline;
+pub mod load;
+
 use serde_json::{Value, json};
 
 /// One named gateway message of the corpus.
