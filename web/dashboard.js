@@ -25,6 +25,7 @@ window.__covenSockets = sockets;
 let config = null;
 let simState = { channels: [], voiceStates: [], worker: null, hubUp: false };
 const createdByMe = new Set();
+const names = new Map(); // channelId -> name, kept after a room is gone (for the log)
 let heartbeatAcks = true;
 
 function el(tag, props = {}, ...children) {
@@ -137,7 +138,7 @@ function renderStatus() {
 
 /** The hub names the rooms it created; other voice channels are named from the sim. */
 function roomName(channelId, room) {
-  return room?.name ?? simState.channels.find((c) => c.id === channelId)?.name ?? channelId;
+  return room?.name ?? names.get(channelId) ?? simState.channels.find((c) => c.id === channelId)?.name ?? channelId;
 }
 
 function mutedUsers() {
@@ -204,7 +205,7 @@ async function createRoom(event) {
 async function endRoom(channelId) {
   if (await hubApi('DELETE', `/end-room/${channelId}`)) {
     createdByMe.delete(channelId);
-    log(`ended ${channelId}`, 'control');
+    log(`ended ${roomName(channelId)}`, 'control');
   }
 }
 
@@ -255,7 +256,7 @@ function describe(message) {
   const room = roomName(p.channelId, client?.rooms.get(p.channelId));
   switch (message.event) {
     case 'room.created': return `room.created ${p.name ?? p.channelId}`;
-    case 'room.deleted': return `room.deleted ${p.channelId}`;
+    case 'room.deleted': return `room.deleted ${room}`;
     case 'voice.joined': return `voice.joined ${user} → ${room}`;
     case 'voice.left': return `voice.left ${user} ← ${room}`;
     default: return message.event;
@@ -276,6 +277,9 @@ async function main() {
     onMessage: (message) => {
       if (message.type === 'event') seen.push(message.seq);
       if (message.type === 'snapshot') snapshots.push(message.seq);
+      for (const r of message.payload?.rooms ?? [message.payload ?? {}]) {
+        if (typeof r.name === 'string' && typeof r.channelId === 'string') names.set(r.channelId, r.name);
+      }
       if (message.type === 'ack') log(`auth.ok seq ${message.seq}${message.resumed ? ', resumed' : ''}`, 'hub');
     },
     onSnapshot: (snapshot) => {
