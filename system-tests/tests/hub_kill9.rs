@@ -1,0 +1,132 @@
+//! Invariant: killing the hub with SIGKILL in the middle of a burst of voice events loses
+//! nothing and duplicates nothing. After the hub restarts, the worker's outbox delivers what
+//! the dead hub never acknowledged; a client resuming with `since` (or taking a snapshot)
+//! ends with exactly Discord's truth, every event it reads has seq = previous + 1, and no
+//! event contradicts its view (a join of a user already present or a leave of one absent
+//! would be a double delivery).
+//!
+//! Known bug (reported to the lead): the hub keeps presence in memory and persists it only
+//! on a graceful shutdown, and the worker sends `guild.sync` only after GUILD_CREATE, so
+//! users whose last event the hub acknowledged before the SIGKILL are missing after the
+//! restart until the next gateway session. The full-equality test is `#[ignore]`d until
+//! then; the other checks everything that changed after the acknowledged point.
+
+use discord_sim::{DEFAULT_VOICE_1_ID, DEFAULT_VOICE_2_ID};
+use system_tests::{Stack, WAIT, WsClient, sim_truth};
+
+fn channel(user: u64) -> u64 {
+    if user % 2 == 0 {
+        DEFAULT_VOICE_1_ID
+    } else {
+        DEFAULT_VOICE_2_ID
+    }
+}
+
+async fn burst_with_hub_sigkill() -> (Stack, WsClient, system_tests::Occupancy) {
+    let t0 = std::time::Instant::now();
+    let mut stack = Stack::start(None).await;
+    eprintln!("{:?} stack up", t0.elapsed());
+    let token = stack.token("watcher");
+    let mut client = WsClient::connect(&stack.hub.ws_url(), &token, None).await;
+    client
+        .read_until("the first snapshot", WAIT, |v| v.snapshots > 0)
+        .await;
+
+    // First part of the burst, seen live.
+    for user in 1..=10 {
+        stack.sim.join(user, channel(user)).await.expect("join");
+    }
+    let truth = sim_truth(&stack.sim);
+    client
+        .read_until("the first joins", WAIT, |v| v.rooms == truth)
+        .await;
+    let seen = client.view.seq;
+    eprintln!("{:?} first joins seen", t0.elapsed());
+
+    // More events; the hub dies while they are in flight and stays down for some of them.
+    for user in 11..=20 {
+        stack.sim.join(user, channel(user)).await.expect("join");
+    }
+    stack.hub.kill9();
+    for user in 21..=30 {
+        stack.sim.join(user, channel(user)).await.expect("join");
+    }
+    for user in 1..=5 {
+        stack.sim.leave(user).await.expect("leave");
+    }
+    for user in 6..=8 {
+        stack.sim.join(user, channel(user + 1)).await.expect("move");
+    }
+    eprintln!("{:?} hub killed, events sent", t0.elapsed());
+    stack.hub.restart().await;
+    eprintln!("{:?} hub restarted", t0.elapsed());
+    for user in 31..=35 {
+        stack.sim.join(user, channel(user)).await.expect("join");
+    }
+    let truth = sim_truth(&stack.sim);
+
+    // The old client comes back with `since`: resumed or a snapshot, then live events.
+    let resumed = WsClient::connect(&stack.hub.ws_url(), &token, Some(seen)).await;
+
+    (stack, resumed, truth)
+}
+
+/// Users 9 and 10 last changed before the acknowledged point (see the module docs).
+fn changed_after_kill(occupancy: &system_tests::Occupancy) -> system_tests::Occupancy {
+    occupancy
+        .iter()
+        .map(|(c, users)| {
+            (
+                *c,
+                users
+                    .iter()
+                    .copied()
+                    .filter(|u| !(9..=10).contains(u))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_sigkill_during_a_burst_delivers_the_outbox_once() {
+    let (stack, mut resumed, truth) = burst_with_hub_sigkill().await;
+    let want = changed_after_kill(&truth);
+    resumed
+        .read_until("every event after the kill", WAIT, |v| {
+            changed_after_kill(&v.rooms) == want
+        })
+        .await;
+    assert!(
+        resumed.view.anomalies.is_empty(),
+        "double or out-of-order deliveries: {:?}",
+        resumed.view.anomalies
+    );
+    // A fresh client's snapshot agrees with the resumed client (same stream, same seq).
+    let mut fresh = WsClient::connect(&stack.hub.ws_url(), &stack.token("fresh"), None).await;
+    fresh
+        .read_until("a fresh snapshot", WAIT, |v| v.snapshots > 0)
+        .await;
+    resumed.drain(std::time::Duration::from_millis(300)).await;
+    assert_eq!(fresh.view.rooms, resumed.view.rooms);
+    assert_eq!(
+        fresh.view.seq, resumed.view.seq,
+        "both clients at the same seq"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug: presence acknowledged before a hub SIGKILL is lost until the next guild.sync"]
+async fn hub_sigkill_during_a_burst_ends_with_discords_truth() {
+    let (_stack, mut resumed, truth) = burst_with_hub_sigkill().await;
+    resumed
+        .read_until("the resumed view to equal the sim", WAIT, |v| {
+            v.rooms == truth
+        })
+        .await;
+    assert!(
+        resumed.view.anomalies.is_empty(),
+        "{:?}",
+        resumed.view.anomalies
+    );
+}
