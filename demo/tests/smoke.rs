@@ -187,8 +187,16 @@ fn demo_serves_controls_and_stops_cleanly() {
     assert!(!raw.contains("token"));
 
     // Faults: the worker comes back each time.
-    for action in ["fault/drop-gateway", "fault/reconnect", "fault/hub-restart"] {
-        let (status, body) = control(&authority, action, "{}");
+    for (action, body) in [
+        ("fault/drop-gateway", "{}"),
+        ("fault/reconnect", "{}"),
+        ("fault/invalid-session", r#"{"resumable":true}"#),
+        ("fault/invalid-session", r#"{"resumable":false}"#),
+        ("fault/heartbeat-ack", r#"{"enabled":false}"#),
+        ("fault/heartbeat-ack", r#"{"enabled":true}"#),
+        ("fault/hub-restart", "{}"),
+    ] {
+        let (status, body) = control(&authority, action, body);
         assert_eq!(status, 200, "{action}: {body}");
         wait_state(&authority, "the worker to reconnect", worker_connected);
     }
