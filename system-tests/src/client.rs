@@ -242,6 +242,28 @@ impl WsClient {
         }
     }
 
+    /// Sends `msg` and returns the close code the hub then sends (`None` if the socket ends
+    /// without a close frame or nothing arrives within 20 s).
+    pub async fn send_and_wait_close(
+        &mut self,
+        msg: Message,
+    ) -> Option<tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode> {
+        self.stream.send(msg).await.ok()?;
+        let wait = async {
+            loop {
+                match self.stream.next().await {
+                    Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                    Some(Ok(_)) => {}
+                    _ => return None,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), wait)
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Reads whatever arrives within `quiet` of silence and applies it.
     pub async fn drain(&mut self, quiet: Duration) {
         while let Ok(Some(msg)) = tokio::time::timeout(quiet, self.next_json()).await {
