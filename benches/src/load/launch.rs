@@ -92,6 +92,8 @@ pub struct HubProcess {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Its `/metrics` listener (our hub only).
+    pub metrics: Option<SocketAddr>,
     _dir: tempfile::TempDir,
 }
 
@@ -145,6 +147,10 @@ pub fn start_hub(target: Target, id: &Identity, queue_bytes: usize) -> Result<Hu
     let issuer = TestIssuer::new(&id.issuer_label);
     std::fs::write(&jwks, TestIssuer::jwks(&[&issuer])).map_err(|e| format!("jwks: {e}"))?;
     let port = free_port()?;
+    let metrics = match target {
+        Target::Ours => Some(SocketAddr::from(([127, 0, 0, 1], free_port()?))),
+        Target::Baseline => None,
+    };
     let bin = exe_dir().join(target.binary());
     let secret = String::from_utf8(id.secret.clone()).map_err(|_| "secret is not UTF-8")?;
     let mut child = with_raised_fd_limit(&bin)
@@ -162,6 +168,7 @@ pub fn start_hub(target: Target, id: &Identity, queue_bytes: usize) -> Result<Hu
         .env("DATA_DIR", dir.path().join("data"))
         .env("CLIENT_QUEUE_MAX_BYTES", queue_bytes.to_string())
         .env("RUST_LOG", "error")
+        .envs(metrics.map(|m| ("METRICS_ADDR", m.to_string())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -185,8 +192,29 @@ pub fn start_hub(target: Target, id: &Identity, queue_bytes: usize) -> Result<Hu
     Ok(HubProcess {
         child,
         addr,
+        metrics,
         _dir: dir,
     })
+}
+
+/// A counter from a Prometheus text endpoint (`GET /metrics`), summed over its labels.
+pub fn scrape_counter(metrics: SocketAddr, name: &str) -> Option<u64> {
+    use std::io::Read as _;
+    let mut s = std::net::TcpStream::connect_timeout(&metrics, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {metrics}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let values: Vec<u64> = text
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 /// One client process of the tool.

@@ -12,19 +12,31 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 
 /// User + system CPU time of `pid` (`utime` + `stime` of `/proc/<pid>/stat`).
 pub fn cpu_time(pid: u32) -> Option<Duration> {
+    cpu_split(pid).map(|(u, s)| u + s)
+}
+
+/// User and system CPU time of `pid`, apart (system time is mostly socket syscalls here).
+pub fn cpu_split(pid: u32) -> Option<(Duration, Duration)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_cpu_ticks(&stat).map(|ticks| Duration::from_micros(ticks * 1_000_000 / clock_ticks()))
+    let (u, s) = parse_cpu_split(&stat)?;
+    let d = |t: u64| Duration::from_micros(t * 1_000_000 / clock_ticks());
+    Some((d(u), d(s)))
 }
 
 /// `utime + stime` in clock ticks from the text of `/proc/<pid>/stat`.
 pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    parse_cpu_split(stat).map(|(u, s)| u + s)
+}
+
+/// `(utime, stime)` in clock ticks from the text of `/proc/<pid>/stat`.
+pub fn parse_cpu_split(stat: &str) -> Option<(u64, u64)> {
     // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // Fields 14 and 15 of the whole line; `rest` starts at field 3.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// `CLK_TCK` (from `getconf`, else the Linux default of 100).

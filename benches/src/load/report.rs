@@ -45,9 +45,10 @@ pub fn table(r: &RunResult) -> String {
         }
         let _ = writeln!(
             s,
-            "      {:.0} deliveries/s | CPU hub {:.2} s, tool {:.2} s | hub {:.2} µs CPU per delivery | hub RSS max {:.1} MiB",
+            "      {:.0} deliveries/s | CPU hub {:.2} s ({:.2} s kernel), tool {:.2} s | hub {:.2} µs CPU per delivery | hub RSS max {:.1} MiB",
             p.deliveries_per_s,
             p.hub_cpu_s,
+            p.hub_sys_s,
             p.tool_cpu_s,
             p.hub_cpu_us_per_delivery,
             p.hub_rss_max_mib
@@ -55,7 +56,7 @@ pub fn table(r: &RunResult) -> String {
     }
     let _ = writeln!(
         s,
-        "   lost {} | duplicates {} | resumed {} | snapshots {} | reconnect failed {} | storm {} ms | evicted {} | other closes {} | slow clients {}",
+        "   lost {} | duplicates {} | resumed {} | snapshots {} | reconnect failed {} | storm {} ms | evicted {} (hub says {}) | other closes {} | slow clients {}",
         r.lost,
         r.duplicates,
         r.resumed,
@@ -63,6 +64,8 @@ pub fn table(r: &RunResult) -> String {
         r.reconnect_failed,
         r.storm_ms,
         r.evicted,
+        r.hub_evictions
+            .map_or_else(|| "-".to_string(), |e| e.to_string()),
         r.other_closes,
         r.slow_clients
     );

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::hist::{Histogram, quantile_of};
 use super::launch::{HubProcess, Identity, Target, WorkerProcess, start_hub};
 use super::poster::Poster;
-use super::procfs::{cpu_time, rss_bytes};
+use super::procfs::{cpu_split, cpu_time, rss_bytes};
 use super::wire::{Command, MAX_PHASES, Reply, WorkerReport, WorkerSpec};
 
 /// Largest share of clients one process holds (the fd limit here is 20,000 per process).
@@ -83,6 +83,8 @@ pub struct PhaseResult {
     pub deliveries_per_s: f64,
     /// Hub CPU seconds during the phase.
     pub hub_cpu_s: f64,
+    /// Of which in the kernel (system time: socket syscalls, loopback delivery).
+    pub hub_sys_s: f64,
     /// Tool CPU seconds (coordinator + client processes) during the phase.
     pub tool_cpu_s: f64,
     /// Hub CPU per delivered event, µs.
@@ -132,8 +134,10 @@ pub struct RunResult {
     pub storm_ms: u64,
     /// Clients closed with 1013.
     pub evicted: u64,
-    /// Clients closed otherwise.
+    /// Clients closed otherwise (e.g. TCP dropped after an unread close frame).
     pub other_closes: u64,
+    /// `hub_evictions_total` from our hub's `/metrics` at the end.
+    pub hub_evictions: Option<u64>,
     /// Slow clients (slow mode).
     pub slow_clients: u64,
 }
@@ -208,6 +212,7 @@ struct Phase {
     errors: u64,
     post_secs: f64,
     hub_cpu: Duration,
+    hub_sys: Duration,
     tool_cpu: Duration,
     rss_max: Option<u64>,
 }
@@ -222,7 +227,7 @@ async fn run_phase(
     hub_pid: Option<u32>,
     opts: &Options,
 ) -> Result<Phase, String> {
-    let hub_cpu0 = hub_pid.and_then(cpu_time).unwrap_or_default();
+    let (hub_user0, hub_sys0) = hub_pid.and_then(cpu_split).unwrap_or_default();
     let tool_cpu0 = fleet.cpu();
     let from_seq = *head;
     let sampling = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -249,6 +254,8 @@ async fn run_phase(
         s.abort();
     }
     let rss_max = hub_pid.map(|_| sampling.load(std::sync::atomic::Ordering::Relaxed));
+    let (hub_user1, hub_sys1) = hub_pid.and_then(cpu_split).unwrap_or_default();
+    let hub_sys = hub_sys1.saturating_sub(hub_sys0);
     Ok(Phase {
         name,
         index,
@@ -257,10 +264,8 @@ async fn run_phase(
         applied: posted.applied,
         errors: posted.errors,
         post_secs: posted.secs,
-        hub_cpu: hub_pid
-            .and_then(cpu_time)
-            .unwrap_or_default()
-            .saturating_sub(hub_cpu0),
+        hub_cpu: hub_user1.saturating_sub(hub_user0) + hub_sys,
+        hub_sys,
         tool_cpu: fleet.cpu().saturating_sub(tool_cpu0),
         rss_max,
     })
@@ -440,6 +445,10 @@ pub async fn run(opts: &Options, target: Target) -> Result<RunResult, String> {
 
     let reports = fleet.reports().await?;
     summarize(&mut result, &phases, &reports, head);
+    result.hub_evictions = hub
+        .as_ref()
+        .and_then(|h| h.metrics)
+        .and_then(|m| super::launch::scrape_counter(m, "hub_evictions_total"));
     drop(fleet);
     drop(hub);
     Ok(result)
@@ -511,6 +520,7 @@ fn summarize(result: &mut RunResult, phases: &[Phase], reports: &[WorkerReport],
                 0.0
             },
             hub_cpu_s: ph.hub_cpu.as_secs_f64(),
+            hub_sys_s: ph.hub_sys.as_secs_f64(),
             tool_cpu_s: ph.tool_cpu.as_secs_f64(),
             hub_cpu_us_per_delivery: if received > 0 {
                 ph.hub_cpu.as_secs_f64() * 1e6 / received as f64
