@@ -39,11 +39,20 @@ pub fn binaries() -> &'static Binaries {
             .expect("target profile dir")
             .to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .current_dir(&workspace)
-            .args(["build", "-q", "-p", "api-bin", "-p", "worker-bin", "--bins"])
-            .status()
-            .expect("run cargo build");
+        let mut build = Command::new(cargo);
+        build.current_dir(&workspace).args([
+            "build",
+            "-q",
+            "-p",
+            "api-bin",
+            "-p",
+            "worker-bin",
+            "--bins",
+        ]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
         assert!(status.success(), "building the binaries failed");
         Binaries {
             api: profile_dir.join("spell-coven-api"),
