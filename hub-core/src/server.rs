@@ -68,6 +68,8 @@ pub enum StartError {
     Rooms(StoreError),
     /// The hub (event stream) could not start.
     Hub(String),
+    /// `REDIS_URL` cannot be used.
+    Redis(String),
     /// The Discord client could not be built.
     Discord(DiscordError),
 }
@@ -79,6 +81,7 @@ impl fmt::Display for StartError {
             Self::Jwks(e) => write!(f, "cannot load the JWT keys: {e}"),
             Self::Rooms(e) => write!(f, "{e}"),
             Self::Hub(e) => write!(f, "cannot start the hub: {e}"),
+            Self::Redis(e) => write!(f, "cannot use redis: {e}"),
             Self::Discord(e) => write!(f, "cannot build the Discord client: {e}"),
         }
     }
@@ -93,6 +96,7 @@ impl StartError {
         match self {
             Self::Jwks(_) => Some("JWT_PUBLIC_JWKS_FILE"),
             Self::Rooms(_) | Self::Hub(_) => Some("DATA_DIR"),
+            Self::Redis(_) => Some("REDIS_URL"),
             Self::Bind { .. } | Self::Discord(_) => None,
         }
     }
@@ -174,17 +178,20 @@ pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
     let metrics = Arc::new(Metrics::default());
     let rooms: Arc<dyn RoomStore> =
         Arc::new(FileRoomStore::open(&config.data_dir).map_err(StartError::Rooms)?);
-    let hub = Hub::new(
-        HubConfig {
-            guild_id: config.guild_id,
-            replay_max_events: config.replay_max_events,
-            replay_max_age: REPLAY_MAX_AGE,
-            client_queue_max_bytes: config.client_queue_max_bytes,
-            data_dir: Some(config.data_dir.clone()),
-        },
-        Arc::clone(&metrics),
-    )
-    .map_err(|e| StartError::Hub(e.to_string()))?;
+    let hub_config = HubConfig {
+        guild_id: config.guild_id,
+        replay_max_events: config.replay_max_events,
+        replay_max_age: REPLAY_MAX_AGE,
+        client_queue_max_bytes: config.client_queue_max_bytes,
+        data_dir: Some(config.data_dir.clone()),
+    };
+    // With REDIS_URL the stream is shared with the other replicas (hub::redis).
+    let hub = match &config.redis_url {
+        Some(url) => Hub::with_redis(hub_config, Arc::clone(&metrics), url.expose())
+            .map_err(|e| StartError::Redis(e.to_string()))?,
+        None => Hub::new(hub_config, Arc::clone(&metrics))
+            .map_err(|e| StartError::Hub(e.to_string()))?,
+    };
     let jwt = JwtVerifier::new(jwt_config(&config)).map_err(StartError::Jwks)?;
     match (jwt.load().await, &config.jwt_keys) {
         (Ok(()), _) => {}

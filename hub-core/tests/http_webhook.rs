@@ -18,7 +18,10 @@ fn joined(hub: &TestHub, id: Option<&str>, user: u64) -> String {
 }
 
 fn seq(hub: &TestHub) -> u64 {
-    hub.server().app().hub.head().expect("head")
+    // The in-process hub never awaits: the future is ready at once.
+    futures_util::FutureExt::now_or_never(hub.server().app().hub.head())
+        .expect("ready")
+        .expect("head")
 }
 
 #[tokio::test]

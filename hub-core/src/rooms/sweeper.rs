@@ -48,7 +48,12 @@ pub async fn run(
         let now = crate::routes::now_ms();
         let rooms = app.rooms.rooms(app.guild_id);
         let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-        let (occupied, idle) = idle_rooms(&rooms, |id| app.hub.members(id), now, timeout_ms);
+        let mut counts = std::collections::HashMap::with_capacity(rooms.len());
+        for (id, _) in &rooms {
+            counts.insert(*id, app.hub.members(*id).await);
+        }
+        let members = |id| counts.get(&id).copied().flatten();
+        let (occupied, idle) = idle_rooms(&rooms, members, now, timeout_ms);
         for id in occupied {
             app.rooms.mark_nonempty(app.guild_id, id, now);
         }

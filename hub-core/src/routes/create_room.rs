@@ -249,7 +249,7 @@ async fn create(app: &App, sub: &str, request: CreateRoomRequest) -> Result<Crea
             "name": answer.name,
         }),
     };
-    if let Err(e) = app.hub.publish(event, now_ms()) {
+    if let Err(e) = app.hub.publish(event, now_ms()).await {
         tracing::warn!(error = %e, "could not publish room.created");
     }
     tracing::info!(channel_id = answer.channel_id, "room created");

@@ -59,7 +59,7 @@ pub(crate) async fn end_room(
             "channelId": channel_id.to_string(),
         }),
     };
-    if let Err(e) = app.hub.publish(event, now_ms()) {
+    if let Err(e) = app.hub.publish(event, now_ms()).await {
         tracing::warn!(error = %e, "could not publish room.deleted");
     }
     tracing::info!(channel_id, "room ended");

@@ -87,6 +87,7 @@ where
     let outcome = app
         .hub
         .ingest_webhook(verified.mac, verified.timestamp, event, now)
+        .await
         .map_err(|e| match e {
             IngestError::Unavailable => ApiError::Unavailable {
                 message: "event backend unavailable".into(),

@@ -96,7 +96,7 @@ pub async fn handle(req: Request<Incoming>, app: Arc<App>) -> Response<Body> {
     let mut res = match route {
         Err(e) => response::error(&e.into()),
         Ok(Route::Ws) => crate::ws::upgrade(req, Arc::clone(&app.ws)),
-        Ok(Route::Health) => health(&app),
+        Ok(Route::Health) => health(&app).await,
         Ok(Route::Preflight) => return app.cors.preflight(req.headers()),
         Ok(Route::CreateRoom) => create_room::handle(req, &app).await,
         Ok(Route::EndRoom(id)) => end_room::handle(req, id, &app).await,
