@@ -31,7 +31,9 @@ use crate::error::ApiError;
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
 use crate::response;
-use crate::rooms::{CreateRateLimiter, FileRoomStore, RoomStore, StoreError, sweeper};
+use crate::rooms::{
+    CreateRateLimiter, FileRoomStore, RedisRoomStore, Registry, StoreError, sweeper,
+};
 use crate::routes::{self, App};
 use crate::ws::WsContext;
 
@@ -176,8 +178,6 @@ fn jwt_config(config: &Config) -> JwtConfig {
 /// registry or the hub's persisted state cannot be read, or TLS cannot be set up.
 pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
     let metrics = Arc::new(Metrics::default());
-    let rooms: Arc<dyn RoomStore> =
-        Arc::new(FileRoomStore::open(&config.data_dir).map_err(StartError::Rooms)?);
     let hub_config = HubConfig {
         guild_id: config.guild_id,
         replay_max_events: config.replay_max_events,
@@ -191,6 +191,13 @@ pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
             .map_err(|e| StartError::Redis(e.to_string()))?,
         None => Hub::new(hub_config, Arc::clone(&metrics))
             .map_err(|e| StartError::Hub(e.to_string()))?,
+    };
+    let rooms = match hub.redis() {
+        // Shared by every replica: end-room and idempotency work across them.
+        Some(redis) => Registry::Redis(RedisRoomStore::new(redis.conn())),
+        None => Registry::Local(Arc::new(
+            FileRoomStore::open(&config.data_dir).map_err(StartError::Rooms)?,
+        )),
     };
     let jwt = JwtVerifier::new(jwt_config(&config)).map_err(StartError::Jwks)?;
     match (jwt.load().await, &config.jwt_keys) {

@@ -169,7 +169,8 @@ async fn other_guild_ignored_bad_json_400_and_room_deleted_cleans_registry() {
             .app()
             .rooms
             .get(hub.sim.guild_id(), id.parse().unwrap())
-            .is_none()
+            .await
+            .is_ok_and(|room| room.is_none())
     );
     assert_eq!(hub.end_room("alice", &id).await.status, 404);
     hub.stop().await;

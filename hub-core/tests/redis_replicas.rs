@@ -227,3 +227,63 @@ async fn redis_losing_its_data_makes_clients_resume_with_a_snapshot() -> TestRes
     assert_eq!(seq(&recv_json(&mut ws).await?), seq(&ack) + 1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_and_idempotency_keys_are_shared_by_the_replicas() -> TestResult {
+    if !redis_available() {
+        return Ok(());
+    }
+    let cluster = Cluster::start(false).await;
+    let a = cluster.replica();
+    let b = cluster.replica();
+    let (mut ws, _) = cluster.client(&b, None).await?;
+    recv_json(&mut ws).await?; // snapshot
+    let (status, created) = cluster.create_room(&a, "alice", Some("key-1")).await;
+    assert_eq!(status, 200, "{created}");
+    // The same key on the other replica: the stored answer, Discord not called again.
+    let (status, again) = cluster.create_room(&b, "alice", Some("key-1")).await;
+    assert_eq!((status.as_u16(), &again), (200, &created));
+    let creates = cluster
+        .sim
+        .rest_log()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.starts_with("/api/v10/guilds/"))
+        .count();
+    assert_eq!(creates, 1);
+    let ev = recv_json(&mut ws).await?;
+    assert_eq!(ev["event"], "room.created", "{ev}");
+    let channel = created["channelId"].as_str().unwrap_or_default().to_owned();
+    // Ownership is known on B: another user is refused, the creator ends it.
+    assert_eq!(cluster.end_room(&b, "mallory", &channel).await.0, 403);
+    let (status, body) = cluster.end_room(&b, "alice", &channel).await;
+    assert_eq!(status, 200, "{body}");
+    let ev = recv_json(&mut ws).await?;
+    assert_eq!(ev["event"], "room.deleted", "{ev}");
+    assert_eq!(cluster.end_room(&a, "alice", &channel).await.0, 404);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_routes_answer_503_while_redis_is_down() -> TestResult {
+    if !redis_available() {
+        return Ok(());
+    }
+    let mut cluster = Cluster::start(false).await;
+    let a = cluster.replica();
+    cluster.redis.stop();
+    // Not 404: the registry cannot be read, so nothing can be decided safely.
+    assert_eq!(cluster.end_room(&a, "alice", "123").await.0, 503);
+    let (status, body) = cluster.create_room(&a, "alice", Some("k")).await;
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = cluster.create_room(&a, "alice", None).await;
+    assert_eq!(status, 503, "{body}");
+    // Refused before Discord was asked: no orphan channel.
+    let creates = cluster
+        .sim
+        .rest_log()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.starts_with("/api/v10/guilds/"))
+        .count();
+    assert_eq!(creates, 0);
+    Ok(())
+}

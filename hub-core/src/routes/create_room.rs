@@ -175,15 +175,22 @@ async fn create_once(
     };
     let result = {
         let _guard = slot.lock().await;
-        match app.rooms.idempotent(app.guild_id, &sub, &key, now_ms()) {
-            Some(answer) => Ok(answer),
-            None => {
+        let stored = app
+            .rooms
+            .idempotent(app.guild_id, &sub, &key, now_ms())
+            .await;
+        match stored.map_err(super::end_room::registry_unavailable) {
+            Err(e) => Err(e),
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => {
                 let result = create(app, &sub, request).await;
                 if let Ok(answer) = &result {
-                    let expires = now_ms().saturating_add(IDEMPOTENCY_TTL_MS);
-                    let stored =
-                        app.rooms
-                            .remember(app.guild_id, &sub, &key, answer.clone(), expires);
+                    let now = now_ms();
+                    let expires = now.saturating_add(IDEMPOTENCY_TTL_MS);
+                    let stored = app
+                        .rooms
+                        .remember(app.guild_id, &sub, &key, answer.clone(), expires, now)
+                        .await;
                     if let Err(e) = stored {
                         tracing::error!(error = %e, "could not store an idempotency key");
                     }
@@ -205,6 +212,15 @@ async fn create(app: &App, sub: &str, request: CreateRoomRequest) -> Result<Crea
     App::lock(&app.create_limiter)
         .check(sub, Instant::now())
         .map_err(ApiError::RateLimited)?;
+    // With Redis: do not create a channel that could not be recorded (nobody could end it).
+    if app.hub.redis().is_some() {
+        if let Err(what) = app.hub.health().await {
+            return Err(ApiError::Unavailable {
+                message: what,
+                retry_after: Some(std::time::Duration::from_secs(1)),
+            });
+        }
+    }
     let channel = CreateChannel {
         name: request.name.unwrap_or_else(default_name),
         user_limit: request.user_limit,
@@ -223,7 +239,7 @@ async fn create(app: &App, sub: &str, request: CreateRoomRequest) -> Result<Crea
     };
     // The room is recorded (durably) before anyone hears of it: ownership must survive a
     // restart, or nobody could end it.
-    if let Err(e) = app.rooms.insert(app.guild_id, created.id, room) {
+    if let Err(e) = app.rooms.insert(app.guild_id, created.id, room).await {
         tracing::error!(error = %e, channel_id = created.id, "could not record a new room; deleting it again");
         let _ = app
             .discord

@@ -97,7 +97,7 @@ where
         })?;
     if let Some(channel_id) = room_deleted {
         // Deleted in Discord (by anyone): the room no longer exists to be ended or swept.
-        if let Err(e) = app.rooms.remove(app.guild_id, channel_id) {
+        if let Err(e) = app.rooms.remove(app.guild_id, channel_id).await {
             tracing::error!(error = %e, channel_id, "could not remove a deleted room from the registry");
         }
     }

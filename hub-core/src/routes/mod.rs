@@ -24,7 +24,7 @@ use crate::discord::DiscordClient;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::response::{self, Body};
-use crate::rooms::{CreateRateLimiter, RoomStore};
+use crate::rooms::{CreateRateLimiter, Registry};
 use crate::router::{self, Route};
 use crate::ws::WsContext;
 
@@ -50,8 +50,8 @@ pub struct App {
     pub webhook: WebhookVerifier,
     /// Discord REST.
     pub discord: DiscordClient,
-    /// The room registry and idempotency keys.
-    pub rooms: Arc<dyn RoomStore>,
+    /// The room registry and idempotency keys (a file, or Redis with `REDIS_URL`).
+    pub rooms: Registry,
     /// `ROOM_CREATE_PER_MINUTE`.
     pub create_limiter: Mutex<CreateRateLimiter>,
     /// Idempotency keys being served right now: a second request with the same key waits
