@@ -287,3 +287,34 @@ async fn room_routes_answer_503_while_redis_is_down() -> TestResult {
     assert_eq!(creates, 0);
     Ok(())
 }
+
+/// What Redis adds per event, measured (no assertion on time): run with
+/// `cargo test -p hub-core --release --test redis_replicas -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn measure_ingest_cost_with_and_without_redis() -> TestResult {
+    use hub_core::hub::{Hub, HubConfig, IncomingEvent};
+    use std::sync::Arc;
+    if !redis_available() {
+        return Ok(());
+    }
+    let redis = redis_support::RedisServer::start(false).await;
+    let n = 2000u64;
+    let event = |i: u64| IncomingEvent {
+        id: Some(format!("m{i}")),
+        event: "voice.joined".into(),
+        payload: serde_json::json!({"guildId": "1", "channelId": (10 + i % 2).to_string(), "userId": "7"}),
+    };
+    let metrics = Arc::new(hub_core::metrics::Metrics::default());
+    let memory = Hub::new(HubConfig::new(1), metrics.clone())?;
+    let shared = Hub::with_redis(HubConfig::new(1), metrics, &redis.url())?;
+    for (name, hub) in [("in-process", &memory), ("redis", &shared)] {
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            hub.publish(event(i), unix_now() * 1000).await?;
+        }
+        let per = started.elapsed() / u32::try_from(n)?;
+        eprintln!("{name}: {per:?} per ingested event (sequential, 2 frames each)");
+    }
+    Ok(())
+}

@@ -431,6 +431,21 @@ impl Hub {
         self.lock().backend.as_mut()?.members(guild, channel_id)
     }
 
+    /// Users in each of `channel_ids` (one read for all: the sweeper's question), `None`
+    /// for an unknown channel; all `None` when Redis cannot be reached.
+    pub async fn members_of(&self, channel_ids: &[u64]) -> Vec<Option<usize>> {
+        let guild = self.shared.cfg.guild_id;
+        if let Some(redis) = &self.shared.redis {
+            return redis.members_of(channel_ids).await;
+        }
+        let mut state = self.lock();
+        let backend = state.backend.as_mut();
+        match backend {
+            Some(b) => channel_ids.iter().map(|&c| b.members(guild, c)).collect(),
+            None => vec![None; channel_ids.len()],
+        }
+    }
+
     /// Seq of the latest event.
     ///
     /// # Errors

@@ -54,10 +54,12 @@ pub async fn run(
             }
         };
         let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-        let mut counts = std::collections::HashMap::with_capacity(rooms.len());
-        for (id, _) in &rooms {
-            counts.insert(*id, app.hub.members(*id).await);
-        }
+        let ids: Vec<u64> = rooms.iter().map(|(id, _)| *id).collect();
+        let counts: std::collections::HashMap<u64, Option<usize>> = ids
+            .iter()
+            .copied()
+            .zip(app.hub.members_of(&ids).await)
+            .collect();
         let members = |id| counts.get(&id).copied().flatten();
         let (occupied, idle) = idle_rooms(&rooms, members, now, timeout_ms);
         for id in occupied {
