@@ -252,6 +252,21 @@ async fn rooms_and_idempotency_keys_are_shared_by_the_replicas() -> TestResult {
     assert_eq!(creates, 1);
     let ev = recv_json(&mut ws).await?;
     assert_eq!(ev["event"], "room.created", "{ev}");
+    // Two requests with a new key racing on both replicas: one room, one answer.
+    let (first, second) = tokio::join!(
+        cluster.create_room(&a, "alice", Some("key-2")),
+        cluster.create_room(&b, "alice", Some("key-2")),
+    );
+    assert_eq!((first.0.as_u16(), second.0.as_u16()), (200, 200));
+    assert_eq!(first.1, second.1);
+    let creates = cluster
+        .sim
+        .rest_log()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.starts_with("/api/v10/guilds/"))
+        .count();
+    assert_eq!(creates, 2);
+    assert_eq!(recv_json(&mut ws).await?["event"], "room.created");
     let channel = created["channelId"].as_str().unwrap_or_default().to_owned();
     // Ownership is known on B: another user is refused, the creator ends it.
     assert_eq!(cluster.end_room(&b, "mallory", &channel).await.0, 403);

@@ -6,7 +6,8 @@
 //! - `hub:{G}:rooms`: hash, channel id -> room JSON (owner `sub`, name, `createdAt`, ...).
 //! - `hub:{G}:roomseen`: hash, channel id -> last time somebody was seen in it (unix ms);
 //!   kept apart so that the sweeper's refresh can never resurrect a removed room.
-//! - `hub:{G}:idem:<len(sub)>:<sub>:<key>`: the stored answer, `PX` until it expires.
+//! - `hub:{G}:idem:<len(sub)>:<sub>:<key>`: the stored answer, `PX` until it expires;
+//!   `...:claim` marks a request with that key in progress on some replica (`PX` 60 s).
 //!
 //! Every call is bounded by the Redis command timeout; any failure is
 //! [`StoreError::Unavailable`] (the routes answer 503).
@@ -190,6 +191,39 @@ impl RedisRoomStore {
         .map_err(unavailable)
     }
 }
+
+impl RedisRoomStore {
+    /// Claims an idempotency key across replicas (`SET NX PX`, expiring after a minute).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn claim_key(&self, guild_id: u64, sub: &str, key: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = ::redis::cmd("SET");
+        cmd.arg(format!("{}:claim", idem_key(guild_id, sub, key)))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(CLAIM_TTL_MS);
+        let set: Option<String> = timed(cmd.query_async(&mut conn))
+            .await
+            .map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+
+    /// Releases a claim (best effort: it expires anyway).
+    pub async fn release_key(&self, guild_id: u64, sub: &str, key: &str) {
+        let mut conn = self.conn.clone();
+        let mut cmd = ::redis::cmd("DEL");
+        cmd.arg(format!("{}:claim", idem_key(guild_id, sub, key)));
+        if let Err(e) = timed(cmd.query_async::<()>(&mut conn)).await {
+            tracing::debug!(error = %e, "could not release an idempotency claim");
+        }
+    }
+}
+
+/// How long an idempotency claim lives if its holder dies before releasing it.
+const CLAIM_TTL_MS: i64 = 60_000;
 
 fn decode(json: &str, seen: Option<i64>) -> Option<Room> {
     let mut room: Room = serde_json::from_str(json).ok()?;

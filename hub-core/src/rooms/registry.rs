@@ -120,6 +120,26 @@ impl Registry {
         }
     }
 
+    /// Claims idempotency key `key` of `sub` while its request runs: `false` when another
+    /// replica holds it (Redis; the claim expires by itself after a minute). The file store
+    /// always grants it (the route already serialises requests per key in this process).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn claim_key(&self, guild_id: u64, sub: &str, key: &str) -> Result<bool, StoreError> {
+        match self {
+            Self::Local(_) => Ok(true),
+            Self::Redis(s) => s.claim_key(guild_id, sub, key).await,
+        }
+    }
+
+    /// Releases a claim taken by [`Registry::claim_key`] (best effort).
+    pub async fn release_key(&self, guild_id: u64, sub: &str, key: &str) {
+        if let Self::Redis(s) = self {
+            s.release_key(guild_id, sub, key).await;
+        }
+    }
+
     /// `Err(what is wrong)` while the file store cannot make writes durable (Redis is
     /// reported by the hub's own health).
     pub fn health(&self) -> Result<(), String> {

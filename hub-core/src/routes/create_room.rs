@@ -175,29 +175,7 @@ async fn create_once(
     };
     let result = {
         let _guard = slot.lock().await;
-        let stored = app
-            .rooms
-            .idempotent(app.guild_id, &sub, &key, now_ms())
-            .await;
-        match stored.map_err(super::end_room::registry_unavailable) {
-            Err(e) => Err(e),
-            Ok(Some(answer)) => Ok(answer),
-            Ok(None) => {
-                let result = create(app, &sub, request).await;
-                if let Ok(answer) = &result {
-                    let now = now_ms();
-                    let expires = now.saturating_add(IDEMPOTENCY_TTL_MS);
-                    let stored = app
-                        .rooms
-                        .remember(app.guild_id, &sub, &key, answer.clone(), expires, now)
-                        .await;
-                    if let Err(e) = stored {
-                        tracing::error!(error = %e, "could not store an idempotency key");
-                    }
-                }
-                result
-            }
-        }
+        serve_key(app, &sub, &key, request).await
     };
     let mut in_flight = App::lock(&app.in_flight);
     // Only the map and this request hold the slot: nobody else waits, drop it.
@@ -206,6 +184,53 @@ async fn create_once(
     }
     result
 }
+
+/// The stored answer of `key`, or [`create`] once and store its answer. With Redis the key
+/// is also claimed across replicas, so a request racing on another replica waits for the
+/// answer instead of creating a second room.
+async fn serve_key(
+    app: &App,
+    sub: &str,
+    key: &str,
+    request: CreateRoomRequest,
+) -> Result<CreatedRoom, ApiError> {
+    let unavailable = super::end_room::registry_unavailable;
+    let deadline = tokio::time::Instant::now() + KEY_WAIT;
+    loop {
+        let stored = app.rooms.idempotent(app.guild_id, sub, key, now_ms()).await;
+        if let Some(answer) = stored.map_err(unavailable)? {
+            return Ok(answer);
+        }
+        let claimed = app.rooms.claim_key(app.guild_id, sub, key).await;
+        if claimed.map_err(unavailable)? {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Unavailable {
+                message: "a request with this idempotency key is still in progress".into(),
+                retry_after: Some(std::time::Duration::from_secs(1)),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let result = create(app, sub, request).await;
+    if let Ok(answer) = &result {
+        let now = now_ms();
+        let expires = now.saturating_add(IDEMPOTENCY_TTL_MS);
+        let stored = app
+            .rooms
+            .remember(app.guild_id, sub, key, answer.clone(), expires, now)
+            .await;
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "could not store an idempotency key");
+        }
+    }
+    app.rooms.release_key(app.guild_id, sub, key).await;
+    result
+}
+
+/// How long a request waits for another replica's request with the same idempotency key.
+const KEY_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Rate limit, Discord, registry, event.
 async fn create(app: &App, sub: &str, request: CreateRoomRequest) -> Result<CreatedRoom, ApiError> {

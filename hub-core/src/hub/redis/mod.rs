@@ -55,9 +55,9 @@
 //!   may be retried (at most 64 times, then 503 and the worker retries).
 //! - Single Redis node (or a primary behind a stable address); Redis Cluster and `rediss://`
 //!   are not supported by this build (a `rediss://` URL fails at start).
-//! - Idempotency keys of `POST /create-room` hold across replicas for requests that follow
-//!   one another; two requests with the same key racing on two replicas at the same instant
-//!   are serialised only within each replica.
+//! - Idempotency keys of `POST /create-room` hold across replicas, also for requests racing
+//!   on two replicas: the key is claimed in Redis (`SET NX`, 60 s) while its request runs and
+//!   the other waits for the stored answer (at most 20 s, then 503).
 //! - Every replica runs the idle-room sweeper; two deleting the same room is harmless
 //!   (Discord answers "Unknown Channel", the second `room.deleted` changes nothing).
 
