@@ -13,7 +13,8 @@ use tracing_subscriber::EnvFilter;
 const HELP_FOOTER: &str = "\n\
 Required: PRIMARY_GUILD_ID, HUB_SECRET, DISCORD_BOT_TOKEN, JWT_ISSUER, JWT_AUDIENCE, and exactly\n\
 one of JWT_PUBLIC_JWK_URL / JWT_PUBLIC_JWKS_FILE. Everything else has the default shown.\n\
-REDIS_URL is not available in this build: setting it exits with status 2.\n\
+REDIS_URL makes this process one of several replicas sharing the event stream, presence and\n\
+dedupe keys through Redis (redis:// only); without it all state is in-process (DATA_DIR).\n\
 RUST_LOG sets the log filter (default: info), e.g. RUST_LOG=info,hub_core=debug.\n\
 \n\
 Exit status: 0 after SIGTERM/SIGINT (graceful), 2 on bad configuration (one stderr line naming\n\
@@ -43,11 +44,6 @@ fn main() -> ExitCode {
         }
     };
     init_logging(config.log_format);
-    if config.redis_url.is_some() {
-        // Running several replicas on private in-process state would split the event stream.
-        eprintln!("REDIS_URL: the Redis backend is not available in this build; unset it");
-        return ExitCode::from(2);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -70,7 +70,7 @@ pub struct Config {
     pub replay_max_events: usize,
     /// `CLIENT_QUEUE_MAX_BYTES`: unsent bytes per WebSocket client before `1013`. Default 1 MiB.
     pub client_queue_max_bytes: usize,
-    /// `REDIS_URL`: shared state for several replicas (not implemented in this build).
+    /// `REDIS_URL`: shared event stream and state for several replicas (see `hub::redis`).
     pub redis_url: Option<Secret>,
     /// `METRICS_ADDR`: where `GET /metrics` is served; off when absent.
     pub metrics_addr: Option<SocketAddr>,

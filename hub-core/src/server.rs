@@ -31,7 +31,9 @@ use crate::error::ApiError;
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
 use crate::response;
-use crate::rooms::{CreateRateLimiter, FileRoomStore, RoomStore, StoreError, sweeper};
+use crate::rooms::{
+    CreateRateLimiter, FileRoomStore, RedisRoomStore, Registry, StoreError, sweeper,
+};
 use crate::routes::{self, App};
 use crate::ws::WsContext;
 
@@ -68,6 +70,8 @@ pub enum StartError {
     Rooms(StoreError),
     /// The hub (event stream) could not start.
     Hub(String),
+    /// `REDIS_URL` cannot be used.
+    Redis(String),
     /// The Discord client could not be built.
     Discord(DiscordError),
 }
@@ -79,6 +83,7 @@ impl fmt::Display for StartError {
             Self::Jwks(e) => write!(f, "cannot load the JWT keys: {e}"),
             Self::Rooms(e) => write!(f, "{e}"),
             Self::Hub(e) => write!(f, "cannot start the hub: {e}"),
+            Self::Redis(e) => write!(f, "cannot use redis: {e}"),
             Self::Discord(e) => write!(f, "cannot build the Discord client: {e}"),
         }
     }
@@ -93,6 +98,7 @@ impl StartError {
         match self {
             Self::Jwks(_) => Some("JWT_PUBLIC_JWKS_FILE"),
             Self::Rooms(_) | Self::Hub(_) => Some("DATA_DIR"),
+            Self::Redis(_) => Some("REDIS_URL"),
             Self::Bind { .. } | Self::Discord(_) => None,
         }
     }
@@ -196,25 +202,37 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// registry or the hub's persisted state cannot be read, or TLS cannot be set up.
 pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
     let metrics = Arc::new(Metrics::default());
-    let rooms: Arc<dyn RoomStore> =
-        Arc::new(FileRoomStore::open(&config.data_dir).map_err(StartError::Rooms)?);
-    let hub = Hub::new(
-        HubConfig {
-            guild_id: config.guild_id,
-            replay_max_events: config.replay_max_events,
-            replay_max_age: REPLAY_MAX_AGE,
-            client_queue_max_bytes: config.client_queue_max_bytes,
-            data_dir: Some(config.data_dir.clone()),
-        },
-        Arc::clone(&metrics),
-    )
-    .map_err(|e| StartError::Hub(e.to_string()))?;
-    // The registry is written before create-room answers, but the stream state is saved only
-    // on a clean shutdown: after a crash, put every registered room back into presence so
-    // snapshots list it again (rooms already known are left as they are).
-    let registered = rooms.rooms(config.guild_id).into_iter();
-    hub.adopt_rooms(registered.map(|(id, room)| (id, Some(room.name))))
-        .map_err(StartError::Hub)?;
+    let hub_config = HubConfig {
+        guild_id: config.guild_id,
+        replay_max_events: config.replay_max_events,
+        replay_max_age: REPLAY_MAX_AGE,
+        client_queue_max_bytes: config.client_queue_max_bytes,
+        data_dir: Some(config.data_dir.clone()),
+    };
+    // With REDIS_URL the stream is shared with the other replicas (hub::redis).
+    let hub = match &config.redis_url {
+        Some(url) => Hub::with_redis(hub_config, Arc::clone(&metrics), url.expose())
+            .map_err(|e| StartError::Redis(e.to_string()))?,
+        None => Hub::new(hub_config, Arc::clone(&metrics))
+            .map_err(|e| StartError::Hub(e.to_string()))?,
+    };
+    let rooms = match hub.redis() {
+        // Shared by every replica: end-room and idempotency work across them.
+        Some(redis) => Registry::Redis(RedisRoomStore::new(redis.conn())),
+        None => Registry::Local(Arc::new(
+            FileRoomStore::open(&config.data_dir).map_err(StartError::Rooms)?,
+        )),
+    };
+    // The file registry is written before create-room answers, but the local stream state is
+    // saved only on a clean shutdown: after a crash, put every registered room back into
+    // presence so snapshots list it again (rooms already known are left as they are). With
+    // Redis both live in the same store and need no repair.
+    if let Registry::Local(store) = &rooms {
+        let registered = store.rooms(config.guild_id).into_iter();
+        hub.adopt_rooms(registered.map(|(id, room)| (id, Some(room.name))))
+            .await
+            .map_err(StartError::Hub)?;
+    }
     let jwt = JwtVerifier::new(jwt_config(&config)).map_err(StartError::Jwks)?;
     match (jwt.load().await, &config.jwt_keys) {
         (Ok(()), _) => {}

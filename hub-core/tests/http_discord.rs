@@ -90,7 +90,8 @@ async fn server_errors_are_502() {
             .app()
             .rooms
             .rooms(hub.sim.guild_id())
-            .is_empty()
+            .await
+            .is_ok_and(|rooms| rooms.is_empty())
     );
     hub.stop().await;
 }

@@ -261,7 +261,8 @@ async fn shutdown_finishes_an_in_flight_request() {
     assert_eq!(res.status(), 200);
     // The room it created was recorded and persisted.
     hub.restart().await;
-    assert_eq!(hub.server().app().rooms.rooms(hub.sim.guild_id()).len(), 1);
+    let rooms = hub.server().app().rooms.rooms(hub.sim.guild_id()).await;
+    assert_eq!(rooms.map(|r| r.len()).ok(), Some(1));
     hub.stop().await;
 }
 

@@ -18,7 +18,10 @@ fn joined(hub: &TestHub, id: Option<&str>, user: u64) -> String {
 }
 
 fn seq(hub: &TestHub) -> u64 {
-    hub.server().app().hub.head().expect("head")
+    // The in-process hub never awaits: the future is ready at once.
+    futures_util::FutureExt::now_or_never(hub.server().app().hub.head())
+        .expect("ready")
+        .expect("head")
 }
 
 #[tokio::test]
@@ -166,7 +169,8 @@ async fn other_guild_ignored_bad_json_400_and_room_deleted_cleans_registry() {
             .app()
             .rooms
             .get(hub.sim.guild_id(), id.parse().unwrap())
-            .is_none()
+            .await
+            .is_ok_and(|room| room.is_none())
     );
     let deleted_count = &hub.server().app().metrics.rooms_deleted;
     assert_eq!(deleted_count.load(std::sync::atomic::Ordering::Relaxed), 1);

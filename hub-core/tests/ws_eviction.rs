@@ -55,14 +55,17 @@ async fn stalled_client_is_evicted_1013_while_a_normal_one_gets_everything() -> 
         for _ in 0..32 {
             user += 1;
             let payload = json!({"guildId": GUILD.to_string(), "channelId": "10", "userId": user.to_string()});
-            let out = t.hub.publish(
-                IncomingEvent {
-                    id: None,
-                    event: "voice.joined".into(),
-                    payload,
-                },
-                unix_now() * 1000,
-            );
+            let out = t
+                .hub
+                .publish(
+                    IncomingEvent {
+                        id: None,
+                        event: "voice.joined".into(),
+                        payload,
+                    },
+                    unix_now() * 1000,
+                )
+                .await;
             assert_eq!(out, Ok(IngestOutcome::Applied { emitted: 1 }));
             seq += 1;
         }

@@ -124,14 +124,16 @@ async fn resume_while_events_flow_has_no_gap_and_no_duplicate() -> TestResult {
         for u in 11..=400u64 {
             let payload =
                 json!({"guildId": GUILD.to_string(), "channelId": "10", "userId": u.to_string()});
-            let _ = hub.publish(
-                hub_core::hub::IncomingEvent {
-                    id: None,
-                    event: "voice.joined".into(),
-                    payload,
-                },
-                unix_now() * 1000,
-            );
+            let _ = hub
+                .publish(
+                    hub_core::hub::IncomingEvent {
+                        id: None,
+                        event: "voice.joined".into(),
+                        payload,
+                    },
+                    unix_now() * 1000,
+                )
+                .await;
             if u % 20 == 0 {
                 tokio::task::yield_now().await;
             }
@@ -369,7 +371,7 @@ async fn shutdown_closes_every_socket_1001_and_refuses_new_ones() -> TestResult 
     assert_eq!(close_code(&mut a).await?, 1001);
     assert_eq!(close_code(&mut pending).await?, 1001);
     shutdown.await?;
-    assert!(t.hub.health().is_err());
+    assert!(t.hub.health().await.is_err());
     // Sockets opened after shutdown began are closed 1001 too.
     let mut late = t.connect().await?;
     late.send(Message::text(

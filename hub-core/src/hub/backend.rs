@@ -2,8 +2,9 @@
 //!
 //! A [`Backend`] owns, per guild: the seq counter and replay buffer, the presence state, and
 //! the webhook dedupe keys. [`super::MemoryBackend`] keeps them in this process (persisted to
-//! `DATA_DIR`); a Redis implementation (issue 10) plugs in here without touching the
-//! WebSocket or HTTP code. The [`super::Hub`] calls a backend under one lock, so a backend
+//! `DATA_DIR`). The Redis stream ([`super::RedisStream`], `REDIS_URL`) is networked and shared
+//! by replicas, so it plugs in one level up, behind the async [`super::Hub`] API (its
+//! fan-out is driven by a tail of the shared stream, not by the local ingest). The [`super::Hub`] calls a backend under one lock, so a backend
 //! needs no locking of its own, and "read the replay, then subscribe" is atomic with respect
 //! to "append, then publish".
 

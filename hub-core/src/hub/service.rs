@@ -14,8 +14,11 @@ use super::error::{HubError, IngestError};
 use super::event::{IncomingEvent, parse_event};
 use super::fanout::{CLOSE_GOING_AWAY, ClientQueue, CloseOrder, Fanout};
 use super::memory::{MemoryBackend, StreamLimits};
+use super::redis::{RedisStream, UNREACHABLE};
 use super::stream::{Replay, encode_ack};
 use crate::metrics::{Metrics, inc};
+
+mod redis_path;
 
 /// Longest webhook event `id` accepted (ids are kept in memory for 10 minutes).
 const MAX_ID_LEN: usize = 128;
@@ -87,15 +90,22 @@ pub(crate) struct Subscription {
 }
 
 struct State {
-    backend: Box<dyn Backend>,
+    /// The in-process backend; `None` with Redis.
+    backend: Option<Box<dyn Backend>>,
     fanout: Fanout,
     closing: bool,
+    /// With Redis: the seq the tail has fanned out up to (`None` until it first read it).
+    delivered: Option<u64>,
 }
 
 struct Shared {
     cfg: HubConfig,
     metrics: Arc<Metrics>,
     state: Mutex<State>,
+    /// With `REDIS_URL`: the shared stream (the state behind `backend` lives there).
+    redis: Option<Arc<RedisStream>>,
+    /// Notified whenever the tail delivered (or reset) the local stream.
+    tail_moved: Notify,
     sessions: AtomicUsize,
     sessions_done: Notify,
     shutdown: watch::Sender<bool>,
@@ -142,6 +152,45 @@ impl Hub {
 
     /// A hub over any [`Backend`] (the seam for a Redis backend).
     pub fn with_backend(cfg: HubConfig, metrics: Arc<Metrics>, backend: Box<dyn Backend>) -> Self {
+        Self::build(cfg, metrics, Some(backend), None)
+    }
+
+    /// A hub whose stream, presence and dedupe keys live in Redis at `url` (`REDIS_URL`),
+    /// shared with every replica using the same Redis; see [`super::redis`]. Spawns the task
+    /// that tails the stream (it ends at [`Hub::shutdown`]). Connects lazily: Redis being
+    /// down at start is reported by [`Hub::health`], not here. Call inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`HubError::Config`] for unusable limits or an unparsable URL.
+    pub fn with_redis(cfg: HubConfig, metrics: Arc<Metrics>, url: &str) -> Result<Self, HubError> {
+        if cfg.replay_max_events == 0 || cfg.client_queue_max_bytes == 0 {
+            return Err(HubError::Config(
+                "REPLAY_MAX_EVENTS and CLIENT_QUEUE_MAX_BYTES must be at least 1".to_owned(),
+            ));
+        }
+        let stream = RedisStream::new(
+            url,
+            cfg.guild_id,
+            cfg.replay_max_events,
+            i64::try_from(cfg.replay_max_age.as_millis()).unwrap_or(i64::MAX),
+        )?;
+        let stream = Arc::new(stream);
+        let hub = Self::build(cfg, metrics, None, Some(stream.clone()));
+        tokio::spawn(super::redis::tail::run(hub.clone(), stream));
+        Ok(hub)
+    }
+
+    /// The Redis stream, when this hub uses one.
+    pub fn redis(&self) -> Option<&Arc<RedisStream>> {
+        self.shared.redis.as_ref()
+    }
+
+    fn build(
+        cfg: HubConfig,
+        metrics: Arc<Metrics>,
+        backend: Option<Box<dyn Backend>>,
+        redis: Option<Arc<RedisStream>>,
+    ) -> Self {
         let (shutdown, _) = watch::channel(false);
         Self {
             shared: Arc::new(Shared {
@@ -151,7 +200,10 @@ impl Hub {
                     backend,
                     fanout: Fanout::new(),
                     closing: false,
+                    delivered: None,
                 }),
+                redis,
+                tail_moved: Notify::new(),
                 sessions: AtomicUsize::new(0),
                 sessions_done: Notify::new(),
                 shutdown,
@@ -178,7 +230,7 @@ impl Hub {
     /// # Errors
     /// [`IngestError::UnknownEvent`] / [`IngestError::BadPayload`] (-> 400),
     /// [`IngestError::Unavailable`] (-> 503).
-    pub fn ingest_webhook(
+    pub async fn ingest_webhook(
         &self,
         replay_key: [u8; 32],
         timestamp: i64,
@@ -186,7 +238,7 @@ impl Hub {
         now_ms: i64,
     ) -> Result<IngestOutcome, IngestError> {
         let mac_expiry = now_ms.max(timestamp.saturating_mul(1000)) + MAC_TTL_MS;
-        self.ingest(Some(replay_key), mac_expiry, ev, now_ms)
+        self.ingest(Some(replay_key), mac_expiry, ev, now_ms).await
     }
 
     /// The hub's own events (create-room -> `room.created`, end-room / idle sweeper ->
@@ -194,11 +246,33 @@ impl Hub {
     ///
     /// # Errors
     /// As [`Hub::ingest_webhook`].
-    pub fn publish(&self, ev: IncomingEvent, now_ms: i64) -> Result<IngestOutcome, IngestError> {
-        self.ingest(None, 0, ev, now_ms)
+    pub async fn publish(
+        &self,
+        ev: IncomingEvent,
+        now_ms: i64,
+    ) -> Result<IngestOutcome, IngestError> {
+        self.ingest(None, 0, ev, now_ms).await
     }
 
-    fn ingest(
+    async fn ingest(
+        &self,
+        mac: Option<[u8; 32]>,
+        mac_expiry: i64,
+        ev: IncomingEvent,
+        now_ms: i64,
+    ) -> Result<IngestOutcome, IngestError> {
+        if ev.id.as_ref().is_some_and(|id| id.len() > MAX_ID_LEN) {
+            return Err(IngestError::BadPayload(format!(
+                "id longer than {MAX_ID_LEN} bytes"
+            )));
+        }
+        match &self.shared.redis {
+            None => self.ingest_local(mac, mac_expiry, ev, now_ms),
+            Some(redis) => self.ingest_redis(redis, mac, mac_expiry, ev, now_ms).await,
+        }
+    }
+
+    fn ingest_local(
         &self,
         mac: Option<[u8; 32]>,
         mac_expiry: i64,
@@ -206,16 +280,14 @@ impl Hub {
         now_ms: i64,
     ) -> Result<IngestOutcome, IngestError> {
         let guild = self.shared.cfg.guild_id;
-        if ev.id.as_ref().is_some_and(|id| id.len() > MAX_ID_LEN) {
-            return Err(IngestError::BadPayload(format!(
-                "id longer than {MAX_ID_LEN} bytes"
-            )));
-        }
         let mut guard = self.lock();
         let state = &mut *guard;
         if state.closing {
             return Err(IngestError::Unavailable);
         }
+        let Some(backend) = state.backend.as_mut() else {
+            return Err(IngestError::Unavailable);
+        };
         let unavailable = |e: super::error::BackendError| {
             tracing::warn!(error = %e, "stream backend failed");
             IngestError::Unavailable
@@ -226,19 +298,14 @@ impl Hub {
             .chain(ev.id.clone().map(DedupeKey::EventId))
             .collect();
         for key in &keys {
-            if state
-                .backend
-                .seen(guild, key, now_ms)
-                .map_err(unavailable)?
-            {
+            if backend.seen(guild, key, now_ms).map_err(unavailable)? {
                 inc(&self.shared.metrics.events_duplicate);
                 return Ok(IngestOutcome::Duplicate);
             }
         }
         let parsed = parse_event(&ev.event, &ev.payload)?;
         let outcome = if parsed.guild_id == guild {
-            let events = state
-                .backend
+            let events = backend
                 .apply(guild, &parsed.change, now_ms)
                 .map_err(unavailable)?;
             inc(&self.shared.metrics.events_in);
@@ -265,8 +332,7 @@ impl Hub {
                 DedupeKey::Mac(_) => mac_expiry,
                 DedupeKey::EventId(_) => now_ms + ID_TTL_MS,
             };
-            state
-                .backend
+            backend
                 .remember(guild, key, expiry, now_ms)
                 .map_err(unavailable)?;
         }
@@ -279,50 +345,98 @@ impl Hub {
     ///
     /// # Errors
     /// The backend's failure, in plain words.
-    pub fn adopt_rooms(
+    pub async fn adopt_rooms(
         &self,
         rooms: impl IntoIterator<Item = (u64, Option<String>)>,
     ) -> Result<usize, String> {
         let guild = self.shared.cfg.guild_id;
         let rooms: Vec<_> = rooms.into_iter().collect();
-        self.lock()
-            .backend
-            .adopt_rooms(guild, &rooms)
-            .map_err(|e| e.to_string())
+        if let Some(redis) = &self.shared.redis {
+            return redis.adopt_rooms(&rooms).await.map_err(|e| e.to_string());
+        }
+        match self.lock().backend.as_mut() {
+            Some(b) => b.adopt_rooms(guild, &rooms).map_err(|e| e.to_string()),
+            None => Ok(0),
+        }
     }
 
-    /// Users in a voice channel (for the idle-room sweeper); `None` if the channel is unknown.
-    pub fn members(&self, channel_id: u64) -> Option<usize> {
+    /// Users in a voice channel (for the idle-room sweeper); `None` if the channel is unknown
+    /// (or Redis cannot be reached).
+    pub async fn members(&self, channel_id: u64) -> Option<usize> {
         let guild = self.shared.cfg.guild_id;
-        self.lock().backend.members(guild, channel_id)
+        if let Some(redis) = &self.shared.redis {
+            return redis.members(channel_id).await;
+        }
+        self.lock().backend.as_mut()?.members(guild, channel_id)
+    }
+
+    /// Users in each of `channel_ids` (one read for all: the sweeper's question), `None`
+    /// for an unknown channel; all `None` when Redis cannot be reached.
+    pub async fn members_of(&self, channel_ids: &[u64]) -> Vec<Option<usize>> {
+        let guild = self.shared.cfg.guild_id;
+        if let Some(redis) = &self.shared.redis {
+            return redis.members_of(channel_ids).await;
+        }
+        let mut state = self.lock();
+        let backend = state.backend.as_mut();
+        match backend {
+            Some(b) => channel_ids.iter().map(|&c| b.members(guild, c)).collect(),
+            None => vec![None; channel_ids.len()],
+        }
     }
 
     /// Seq of the latest event.
     ///
     /// # Errors
     /// The backend's failure, in plain words.
-    pub fn head(&self) -> Result<u64, String> {
+    pub async fn head(&self) -> Result<u64, String> {
         let guild = self.shared.cfg.guild_id;
-        self.lock().backend.head(guild).map_err(|e| e.to_string())
+        if let Some(redis) = &self.shared.redis {
+            return redis
+                .load()
+                .await
+                .map(|l| l.head)
+                .map_err(|e| e.to_string());
+        }
+        match self.lock().backend.as_mut() {
+            Some(b) => b.head(guild).map_err(|e| e.to_string()),
+            None => Err("no stream backend".to_owned()),
+        }
     }
 
     /// Whether the hub can serve (`GET /health`).
     ///
     /// # Errors
-    /// What is down, in plain words (e.g. "redis unreachable" with a Redis backend).
-    pub fn health(&self) -> Result<(), String> {
-        let mut state = self.lock();
-        if state.closing {
+    /// What is down, in plain words ("redis unreachable" with a Redis backend).
+    pub async fn health(&self) -> Result<(), String> {
+        if self.lock().closing {
             return Err("shutting down".to_owned());
         }
-        state.backend.health().map_err(|e| e.to_string())
+        if let Some(redis) = &self.shared.redis {
+            return redis.health().await.map_err(|_| UNREACHABLE.to_owned());
+        }
+        match self.lock().backend.as_mut() {
+            Some(b) => b.health().map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
     }
 
-    /// Subscribes a client: under the same lock as publishing, builds the ack and either
-    /// the replay after `since` (all still held -> `resumed`) or one snapshot, and adds the
-    /// client's queue to the fan-out. Every later event goes to the queue: no gap, no
-    /// duplicate (contract §3.3).
-    pub(crate) fn subscribe(
+    /// Subscribes a client: builds the ack and either the replay after `since` (all still
+    /// held -> `resumed`) or one snapshot, and adds the client's queue to the fan-out at
+    /// exactly the seq the preamble ends with. Every later event goes to the queue: no gap,
+    /// no duplicate (contract §3.3).
+    pub(crate) async fn subscribe(
+        &self,
+        since: Option<u64>,
+        now_ms: i64,
+    ) -> Result<Subscription, SubscribeError> {
+        match &self.shared.redis {
+            None => self.subscribe_local(since, now_ms),
+            Some(redis) => self.subscribe_redis(redis, since, now_ms).await,
+        }
+    }
+
+    fn subscribe_local(
         &self,
         since: Option<u64>,
         now_ms: i64,
@@ -333,7 +447,9 @@ impl Hub {
         if state.closing {
             return Err(SubscribeError::ShuttingDown);
         }
-        let backend = &mut state.backend;
+        let Some(backend) = state.backend.as_mut() else {
+            return Err(SubscribeError::Unavailable);
+        };
         let fail = |e: super::error::BackendError| {
             tracing::warn!(error = %e, "stream backend failed");
             SubscribeError::Unavailable
@@ -411,7 +527,7 @@ impl Hub {
                 code: CLOSE_GOING_AWAY,
                 reason: "server shutting down",
             });
-            if let Err(e) = state.backend.persist(now_ms) {
+            if let Some(Err(e)) = state.backend.as_mut().map(|b| b.persist(now_ms)) {
                 tracing::error!(error = %e, "could not persist the hub stream state");
             }
         }
@@ -481,55 +597,64 @@ mod tests {
         }
     }
 
-    #[test]
-    fn webhook_retries_and_replays_are_never_applied_twice() {
+    #[tokio::test]
+    async fn webhook_retries_and_replays_are_never_applied_twice() {
         let (hub, metrics) = hub();
-        let ok = hub.ingest_webhook([1; 32], 1, joined(Some("e1"), G, 10, 1), 1_000);
+        let ok = hub
+            .ingest_webhook([1; 32], 1, joined(Some("e1"), G, 10, 1), 1_000)
+            .await;
         assert_eq!(ok, Ok(IngestOutcome::Applied { emitted: 1 }));
         // Same id, new signature (a retry).
-        let retry = hub.ingest_webhook([2; 32], 2, joined(Some("e1"), G, 10, 1), 2_000);
+        let retry = hub
+            .ingest_webhook([2; 32], 2, joined(Some("e1"), G, 10, 1), 2_000)
+            .await;
         assert_eq!(retry, Ok(IngestOutcome::Duplicate));
         // Same MAC without an id (a captured request replayed).
-        let first = hub.ingest_webhook([3; 32], 3, joined(None, G, 10, 2), 3_000);
+        let first = hub
+            .ingest_webhook([3; 32], 3, joined(None, G, 10, 2), 3_000)
+            .await;
         assert_eq!(first, Ok(IngestOutcome::Applied { emitted: 1 }));
-        let replay = hub.ingest_webhook([3; 32], 3, joined(None, G, 20, 2), 4_000);
+        let replay = hub
+            .ingest_webhook([3; 32], 3, joined(None, G, 20, 2), 4_000)
+            .await;
         assert_eq!(replay, Ok(IngestOutcome::Duplicate));
-        assert_eq!(hub.head(), Ok(2));
+        assert_eq!(hub.head().await, Ok(2));
         assert_eq!(metrics.events_duplicate.load(Ordering::Relaxed), 2);
     }
 
-    #[test]
-    fn other_guilds_and_no_ops_are_ignored() {
+    #[tokio::test]
+    async fn other_guilds_and_no_ops_are_ignored() {
         let (hub, _) = hub();
         assert_eq!(
-            hub.publish(joined(None, G + 1, 10, 1), 0),
+            hub.publish(joined(None, G + 1, 10, 1), 0).await,
             Ok(IngestOutcome::Ignored)
         );
         assert_eq!(
-            hub.publish(joined(None, G, 10, 1), 0),
+            hub.publish(joined(None, G, 10, 1), 0).await,
             Ok(IngestOutcome::Applied { emitted: 1 })
         );
         assert_eq!(
-            hub.publish(joined(None, G, 10, 1), 0),
+            hub.publish(joined(None, G, 10, 1), 0).await,
             Ok(IngestOutcome::Ignored)
         );
         assert_eq!(
-            hub.publish(joined(None, G, 20, 1), 0),
+            hub.publish(joined(None, G, 20, 1), 0).await,
             Ok(IngestOutcome::Applied { emitted: 2 })
         );
-        assert_eq!(hub.members(20), Some(1));
-        assert_eq!(hub.members(10), None);
+        assert_eq!(hub.members(20).await, Some(1));
+        assert_eq!(hub.members(10).await, None);
     }
 
-    #[test]
-    fn adopted_rooms_appear_in_snapshots_without_events() {
+    #[tokio::test]
+    async fn adopted_rooms_appear_in_snapshots_without_events() {
         let (hub, _) = hub();
-        assert_eq!(hub.adopt_rooms([(10, Some("t".to_owned()))]), Ok(1));
-        assert_eq!(hub.adopt_rooms([(10, None)]), Ok(0));
-        assert_eq!(hub.head(), Ok(0));
-        assert_eq!(hub.members(10), Some(0));
+        assert_eq!(hub.adopt_rooms([(10, Some("t".to_owned()))]).await, Ok(1));
+        assert_eq!(hub.adopt_rooms([(10, None)]).await, Ok(0));
+        assert_eq!(hub.head().await, Ok(0));
+        assert_eq!(hub.members(10).await, Some(0));
         let sub = hub
             .subscribe(None, 0)
+            .await
             .unwrap_or_else(|_| panic!("subscribe"));
         assert!(
             std::str::from_utf8(&sub.preamble[1])
@@ -537,13 +662,13 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_rejected_delivery_can_be_retried() {
+    #[tokio::test]
+    async fn a_rejected_delivery_can_be_retried() {
         let (hub, _) = hub();
         let mut bad = joined(Some("e1"), G, 10, 1);
         bad.payload["userId"] = json!(1);
         assert!(matches!(
-            hub.ingest_webhook([1; 32], 1, bad, 0),
+            hub.ingest_webhook([1; 32], 1, bad, 0).await,
             Err(IngestError::BadPayload(_))
         ));
         assert!(matches!(
@@ -554,26 +679,28 @@ mod tests {
                     payload: json!({})
                 },
                 0
-            ),
+            )
+            .await,
             Err(IngestError::UnknownEvent(_))
         ));
         // The id and MAC were not remembered: the corrected delivery goes through.
         assert_eq!(
-            hub.ingest_webhook([1; 32], 1, joined(Some("e1"), G, 10, 1), 0),
+            hub.ingest_webhook([1; 32], 1, joined(Some("e1"), G, 10, 1), 0)
+                .await,
             Ok(IngestOutcome::Applied { emitted: 1 })
         );
     }
 
-    #[test]
-    fn subscribe_gets_ack_and_snapshot_or_replay_then_live_frames() {
+    #[tokio::test]
+    async fn subscribe_gets_ack_and_snapshot_or_replay_then_live_frames() {
         let (hub, _) = hub();
-        hub.publish(joined(None, G, 10, 1), 0).ok();
-        let fresh = hub.subscribe(None, 0);
+        hub.publish(joined(None, G, 10, 1), 0).await.ok();
+        let fresh = hub.subscribe(None, 0).await;
         let Ok(fresh) = fresh else {
             panic!("subscribe failed")
         };
         assert_eq!(fresh.preamble.len(), 2, "ack + snapshot");
-        let resumed = hub.subscribe(Some(0), 0);
+        let resumed = hub.subscribe(Some(0), 0).await;
         let Ok(resumed) = resumed else {
             panic!("subscribe failed")
         };
@@ -581,7 +708,7 @@ mod tests {
         assert!(
             std::str::from_utf8(&resumed.preamble[0]).is_ok_and(|s| s.contains("\"resumed\":true"))
         );
-        hub.publish(joined(None, G, 10, 2), 0).ok();
+        hub.publish(joined(None, G, 10, 2), 0).await.ok();
         assert!(fresh.queue.pop().is_some());
         assert!(resumed.queue.pop().is_some());
         assert_eq!(hub.subscribers(), 2);
@@ -598,9 +725,10 @@ mod tests {
         };
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(cfg.clone(), metrics.clone()).unwrap_or_else(|e| panic!("{e}"));
-        hub.publish(joined(None, G, 10, 1), 0).ok();
+        hub.publish(joined(None, G, 10, 1), 0).await.ok();
         let sub = hub
             .subscribe(None, 0)
+            .await
             .unwrap_or_else(|_| panic!("subscribe"));
         hub.shutdown().await;
         assert_eq!(
@@ -608,22 +736,22 @@ mod tests {
             Some(CLOSE_GOING_AWAY)
         );
         assert_eq!(
-            hub.publish(joined(None, G, 10, 2), 0),
+            hub.publish(joined(None, G, 10, 2), 0).await,
             Err(IngestError::Unavailable)
         );
         assert!(matches!(
-            hub.subscribe(None, 0),
+            hub.subscribe(None, 0).await,
             Err(SubscribeError::ShuttingDown)
         ));
         drop(hub);
 
         let hub = Hub::new(cfg, metrics).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(hub.head(), Ok(1));
-        assert_eq!(hub.members(10), Some(1));
+        assert_eq!(hub.head().await, Ok(1));
+        assert_eq!(hub.members(10).await, Some(1));
         assert_eq!(
-            hub.publish(joined(None, G, 10, 2), 0),
+            hub.publish(joined(None, G, 10, 2), 0).await,
             Ok(IngestOutcome::Applied { emitted: 1 })
         );
-        assert_eq!(hub.head(), Ok(2));
+        assert_eq!(hub.head().await, Ok(2));
     }
 }

@@ -52,12 +52,15 @@ pub enum StoreError {
     Io(String),
     /// The state file exists but is not valid.
     Corrupt(String),
+    /// The shared store (Redis) cannot be reached.
+    Unavailable(String),
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io(why) => write!(f, "room registry i/o failed: {why}"),
+            Self::Unavailable(why) => write!(f, "room registry unavailable: {why}"),
             Self::Corrupt(why) => write!(
                 f,
                 "room registry file is invalid: {why} (fix or move it away to start empty)"

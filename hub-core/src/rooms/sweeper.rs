@@ -46,11 +46,24 @@ pub async fn run(
             () = crate::server::stopped(&mut stop) => return,
         }
         let now = crate::routes::now_ms();
-        let rooms = app.rooms.rooms(app.guild_id);
+        let rooms = match app.rooms.rooms(app.guild_id).await {
+            Ok(rooms) => rooms,
+            Err(e) => {
+                tracing::warn!(error = %e, "idle sweep skipped");
+                continue;
+            }
+        };
         let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-        let (occupied, idle) = idle_rooms(&rooms, |id| app.hub.members(id), now, timeout_ms);
+        let ids: Vec<u64> = rooms.iter().map(|(id, _)| *id).collect();
+        let counts: std::collections::HashMap<u64, Option<usize>> = ids
+            .iter()
+            .copied()
+            .zip(app.hub.members_of(&ids).await)
+            .collect();
+        let members = |id| counts.get(&id).copied().flatten();
+        let (occupied, idle) = idle_rooms(&rooms, members, now, timeout_ms);
         for id in occupied {
-            app.rooms.mark_nonempty(app.guild_id, id, now);
+            app.rooms.mark_nonempty(app.guild_id, id, now).await;
         }
         for id in idle {
             let reason =

@@ -175,22 +175,7 @@ async fn create_once(
     };
     let result = {
         let _guard = slot.lock().await;
-        match app.rooms.idempotent(app.guild_id, &sub, &key, now_ms()) {
-            Some(answer) => Ok(answer),
-            None => {
-                let result = create(app, &sub, request).await;
-                if let Ok(answer) = &result {
-                    let expires = now_ms().saturating_add(IDEMPOTENCY_TTL_MS);
-                    let stored =
-                        app.rooms
-                            .remember(app.guild_id, &sub, &key, answer.clone(), expires);
-                    if let Err(e) = stored {
-                        tracing::error!(error = %e, "could not store an idempotency key");
-                    }
-                }
-                result
-            }
-        }
+        serve_key(app, &sub, &key, request).await
     };
     let mut in_flight = App::lock(&app.in_flight);
     // Only the map and this request hold the slot: nobody else waits, drop it.
@@ -200,11 +185,67 @@ async fn create_once(
     result
 }
 
+/// The stored answer of `key`, or [`create`] once and store its answer. With Redis the key
+/// is also claimed across replicas, so a request racing on another replica waits for the
+/// answer instead of creating a second room.
+async fn serve_key(
+    app: &App,
+    sub: &str,
+    key: &str,
+    request: CreateRoomRequest,
+) -> Result<CreatedRoom, ApiError> {
+    let unavailable = super::end_room::registry_unavailable;
+    let deadline = tokio::time::Instant::now() + KEY_WAIT;
+    loop {
+        let stored = app.rooms.idempotent(app.guild_id, sub, key, now_ms()).await;
+        if let Some(answer) = stored.map_err(unavailable)? {
+            return Ok(answer);
+        }
+        let claimed = app.rooms.claim_key(app.guild_id, sub, key).await;
+        if claimed.map_err(unavailable)? {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Unavailable {
+                message: "a request with this idempotency key is still in progress".into(),
+                retry_after: Some(std::time::Duration::from_secs(1)),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let result = create(app, sub, request).await;
+    if let Ok(answer) = &result {
+        let now = now_ms();
+        let expires = now.saturating_add(IDEMPOTENCY_TTL_MS);
+        let stored = app
+            .rooms
+            .remember(app.guild_id, sub, key, answer.clone(), expires, now)
+            .await;
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "could not store an idempotency key");
+        }
+    }
+    app.rooms.release_key(app.guild_id, sub, key).await;
+    result
+}
+
+/// How long a request waits for another replica's request with the same idempotency key.
+const KEY_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Rate limit, Discord, registry, event.
 async fn create(app: &App, sub: &str, request: CreateRoomRequest) -> Result<CreatedRoom, ApiError> {
     App::lock(&app.create_limiter)
         .check(sub, Instant::now())
         .map_err(ApiError::RateLimited)?;
+    // With Redis: do not create a channel that could not be recorded (nobody could end it).
+    if app.hub.redis().is_some() {
+        if let Err(what) = app.hub.health().await {
+            return Err(ApiError::Unavailable {
+                message: what,
+                retry_after: Some(std::time::Duration::from_secs(1)),
+            });
+        }
+    }
     let channel = CreateChannel {
         name: request.name.unwrap_or_else(default_name),
         user_limit: request.user_limit,
@@ -223,7 +264,7 @@ async fn create(app: &App, sub: &str, request: CreateRoomRequest) -> Result<Crea
     };
     // The room is recorded (durably) before anyone hears of it: ownership must survive a
     // restart, or nobody could end it.
-    if let Err(e) = app.rooms.insert(app.guild_id, created.id, room) {
+    if let Err(e) = app.rooms.insert(app.guild_id, created.id, room).await {
         tracing::error!(error = %e, channel_id = created.id, "could not record a new room; deleting it again");
         let _ = app
             .discord
@@ -249,7 +290,7 @@ async fn create(app: &App, sub: &str, request: CreateRoomRequest) -> Result<Crea
             "name": answer.name,
         }),
     };
-    if let Err(e) = app.hub.publish(event, now_ms()) {
+    if let Err(e) = app.hub.publish(event, now_ms()).await {
         tracing::warn!(error = %e, "could not publish room.created");
     }
     tracing::info!(channel_id = answer.channel_id, "room created");

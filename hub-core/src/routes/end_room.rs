@@ -24,7 +24,12 @@ pub(crate) async fn handle<B>(req: Request<B>, channel_id: u64, app: &App) -> Re
 
 async fn run<B>(req: &Request<B>, channel_id: u64, app: &App) -> Result<(), ApiError> {
     let claims = bearer::authenticate(req.headers(), &app.jwt, now_ms() / 1000).await?;
-    let Some(room) = app.rooms.get(app.guild_id, channel_id) else {
+    let Some(room) = app
+        .rooms
+        .get(app.guild_id, channel_id)
+        .await
+        .map_err(registry_unavailable)?
+    else {
         return Err(ApiError::NotFound("unknown room".into()));
     };
     if room.owner != claims.sub {
@@ -46,7 +51,7 @@ pub(crate) async fn end_room(
         Ok(()) | Err(DiscordError::UnknownChannel) => {}
         Err(e) => return Err(e.into()),
     }
-    if let Err(e) = app.rooms.remove(app.guild_id, channel_id) {
+    if let Err(e) = app.rooms.remove(app.guild_id, channel_id).await {
         // The channel is gone; a later end-room finds Discord's 10003 and retries the removal.
         tracing::error!(error = %e, channel_id, "could not remove an ended room from the registry");
     }
@@ -59,9 +64,18 @@ pub(crate) async fn end_room(
             "channelId": channel_id.to_string(),
         }),
     };
-    if let Err(e) = app.hub.publish(event, now_ms()) {
+    if let Err(e) = app.hub.publish(event, now_ms()).await {
         tracing::warn!(error = %e, "could not publish room.deleted");
     }
     tracing::info!(channel_id, "room ended");
     Ok(())
+}
+
+/// The registry (Redis) cannot be reached: 503, try again.
+pub(crate) fn registry_unavailable(e: crate::rooms::StoreError) -> ApiError {
+    tracing::warn!(error = %e, "room registry unavailable");
+    ApiError::Unavailable {
+        message: "room registry unavailable".into(),
+        retry_after: Some(std::time::Duration::from_secs(1)),
+    }
 }

@@ -9,8 +9,9 @@ use crate::error::ApiError;
 use crate::response::{self, Body};
 
 /// Answers `/health`.
-pub fn health(app: &App) -> Response<Body> {
-    match app.hub.health().and_then(|()| app.rooms.health()) {
+pub async fn health(app: &App) -> Response<Body> {
+    let hub = app.hub.health().await;
+    match hub.and_then(|()| app.rooms.health()) {
         Ok(()) => response::text(StatusCode::OK, "ok", "text/plain; charset=utf-8"),
         Err(what) => response::error(&ApiError::Unavailable {
             message: what,

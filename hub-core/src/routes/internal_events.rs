@@ -87,6 +87,7 @@ where
     let outcome = app
         .hub
         .ingest_webhook(verified.mac, verified.timestamp, event, now)
+        .await
         .map_err(|e| match e {
             IngestError::Unavailable => ApiError::Unavailable {
                 message: "event backend unavailable".into(),
@@ -96,7 +97,7 @@ where
         })?;
     if let Some(channel_id) = room_deleted {
         // Deleted in Discord (by anyone): the room no longer exists to be ended or swept.
-        match app.rooms.remove(app.guild_id, channel_id) {
+        match app.rooms.remove(app.guild_id, channel_id).await {
             Ok(Some(_)) => inc(&app.metrics.rooms_deleted),
             Ok(None) => {}
             Err(e) => {

@@ -24,7 +24,7 @@ use crate::discord::DiscordClient;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::response::{self, Body};
-use crate::rooms::{CreateRateLimiter, RoomStore};
+use crate::rooms::{CreateRateLimiter, Registry};
 use crate::router::{self, Route};
 use crate::ws::WsContext;
 
@@ -50,8 +50,8 @@ pub struct App {
     pub webhook: WebhookVerifier,
     /// Discord REST.
     pub discord: DiscordClient,
-    /// The room registry and idempotency keys.
-    pub rooms: Arc<dyn RoomStore>,
+    /// The room registry and idempotency keys (a file, or Redis with `REDIS_URL`).
+    pub rooms: Registry,
     /// `ROOM_CREATE_PER_MINUTE`.
     pub create_limiter: Mutex<CreateRateLimiter>,
     /// Idempotency keys being served right now: a second request with the same key waits
@@ -96,7 +96,7 @@ pub async fn handle(req: Request<Incoming>, app: Arc<App>) -> Response<Body> {
     let mut res = match route {
         Err(e) => response::error(&e.into()),
         Ok(Route::Ws) => crate::ws::upgrade(req, Arc::clone(&app.ws)),
-        Ok(Route::Health) => health(&app),
+        Ok(Route::Health) => health(&app).await,
         Ok(Route::Preflight) => return app.cors.preflight(req.headers()),
         Ok(Route::CreateRoom) => create_room::handle(req, &app).await,
         Ok(Route::EndRoom(id)) => end_room::handle(req, id, &app).await,

@@ -79,7 +79,7 @@ pub(super) async fn run(on_upgrade: OnUpgrade, ctx: Arc<WsContext>, _guard: Sess
     )
     .await;
     let end = match authenticate(&mut ws, &ctx).await {
-        Ok(since) => match ctx.hub.subscribe(since, now_unix_ms()) {
+        Ok(since) => match ctx.hub.subscribe(since, now_unix_ms()).await {
             Ok(sub) => {
                 let Subscription {
                     id,
