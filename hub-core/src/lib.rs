@@ -3,7 +3,7 @@
 //! Module map (one concept per file):
 //! - [`auth`]: ES256 JWT verification with JWKS, HMAC webhook signatures.
 //! - [`hub`]: the guild event stream: seq, replay buffer, presence, encode-once fan-out,
-//!   dedupe, behind the [`hub::Backend`] interface (in-process today, Redis later).
+//!   dedupe, behind the [`hub::Backend`] interface (in-process, or shared through Redis with `REDIS_URL`).
 //! - [`ws`]: the `/ws` WebSocket protocol (auth, resume, snapshot, slow-client eviction).
 //! - HTTP side: [`config`], [`router`], [`cors`], [`response`], [`error`], [`rooms`],
 //!   [`discord`] (REST client), [`routes`] (handlers), [`server`] (listeners, shutdown),
