@@ -1,0 +1,163 @@
+//! WebSocket frames (arbitrary bytes) sent by a client to the hub's real `/ws` after a valid
+//! upgrade, optionally after a valid auth message (so the authenticated session's frame
+//! handling is reached too): served by hyper and the hub's WebSocket session over an
+//! in-memory duplex, no socket per input.
+//!
+//! The hub is built once by `server::start` (JWKS from a file, data in a temp dir, Discord
+//! REST pointed at a closed loopback port) on a current-thread runtime whose clock is paused,
+//! so timeouts (header read, WebSocket auth) elapse instantly when nothing else can run.
+//!
+//! Invariants: no panic; the upgrade is answered `101`; whatever the client sends, the
+//! connection ends (no hang: the paused clock lets every deadline fire).
+#![no_main]
+
+use std::convert::Infallible;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use hub_core::{App, ServerHandle};
+use hub_core::auth::TestIssuer;
+use hub_core::server::{HEADER_READ_TIMEOUT, MAX_BUF_SIZE, MAX_HEADERS};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use libfuzzer_sys::fuzz_target;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::runtime::Runtime;
+
+struct Fixture {
+    rt: Runtime,
+    app: Arc<App>,
+    /// Owns the listener's tasks; kept (reachable, so not reported as a leak) for the run.
+    _server: ServerHandle,
+    _dir: tempfile::TempDir,
+}
+
+static FIXTURE: LazyLock<Fixture> = LazyLock::new(fixture);
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, TestIssuer::jwks(&[&TestIssuer::new("fuzz-key")])).expect("jwks file");
+    let data = dir.path().join("data");
+    let vars = [
+        ("HOST", "127.0.0.1".to_owned()),
+        ("PORT", "0".to_owned()),
+        ("PRIMARY_GUILD_ID", "81384788765712384".to_owned()),
+        ("HUB_SECRET", "fuzz-hub-secret-0123456789abcdef0123".to_owned()),
+        ("DISCORD_BOT_TOKEN", "fuzz-bot-token".to_owned()),
+        ("DISCORD_API_BASE", "http://127.0.0.1:9/api/v10".to_owned()),
+        ("JWT_ISSUER", "https://issuer.example".to_owned()),
+        ("JWT_AUDIENCE", "spell-coven".to_owned()),
+        ("JWT_PUBLIC_JWKS_FILE", jwks.display().to_string()),
+        ("CORS_ORIGINS", "https://app.example".to_owned()),
+        ("DATA_DIR", data.display().to_string()),
+    ];
+    let config = hub_core::Config::from_vars(vars).expect("fixed config");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let handle = rt.block_on(hub_core::start(config)).expect("hub starts");
+    let app = Arc::clone(handle.app());
+    Fixture {
+        rt,
+        app,
+        _server: handle,
+        _dir: dir,
+    }
+}
+
+const UPGRADE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://app.example\r\n\r\n";
+
+/// A masked (zero mask) client text frame.
+fn text_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x81];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+static AUTH: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let token = TestIssuer::new("fuzz-key").token_for(
+        "https://issuer.example",
+        "spell-coven",
+        "fuzz-user",
+        4_000_000_000,
+    );
+    text_frame(format!(r#"{{"type":"auth","token":"{token}"}}"#).as_bytes())
+});
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, frames)) = data.split_first() else {
+        return;
+    };
+    let mut input = UPGRADE.to_vec();
+    if mode & 1 == 0 {
+        input.extend_from_slice(&AUTH);
+    }
+    input.extend_from_slice(frames);
+    let f = &*FIXTURE;
+    f.rt.block_on(serve(Arc::clone(&f.app), &input));
+});
+
+async fn serve(app: Arc<App>, data: &[u8]) {
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let service = service_fn(move |req| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(hub_core::routes::handle(req, app).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_BUF_SIZE)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    let conn = builder
+        .serve_connection(TokioIo::new(server), service)
+        .with_upgrades();
+    let conn = tokio::spawn(conn);
+    // The write side stays open (hyper closes a half-closed connection at once): the hub
+    // must end the session by itself, by the auth deadline or the ping/close timeouts, which
+    // the paused clock lets fire as soon as nothing else can run.
+    let _ = client.write_all(data).await;
+    let (out, ended) = read_all(&mut client, Duration::from_secs(600)).await;
+    assert!(ended, "the hub never ended the WebSocket session");
+    conn.abort();
+    drop(client);
+    // Let every task this input spawned (WebSocket sessions) see the hang-up and finish, so
+    // nothing outlives the input (LeakSanitizer would report it at exit).
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    check(&out);
+}
+
+fn check(out: &[u8]) {
+    assert!(
+        out.starts_with(b"HTTP/1.1 101 "),
+        "upgrade not accepted: {}",
+        String::from_utf8_lossy(&out[..out.len().min(200)])
+    );
+}
+
+/// Reads until the server closes (`true`) or `limit` of (virtual) silence passes (`false`).
+async fn read_all(client: &mut tokio::io::DuplexStream, limit: Duration) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match tokio::time::timeout(limit, client.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return (out, true),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (out, false),
+        }
+    }
+}
