@@ -24,10 +24,26 @@ const DAY_MS: u64 = 86_400_000;
 
 #[derive(Debug, Arbitrary)]
 enum Op<'a> {
-    Check { route: u8, major: u8 },
-    Observe { route: u8, major: u8, bucket: Option<&'a str>, remaining: Option<u64>, reset_ms: Option<u32> },
-    Observe429 { route: u8, major: u8, wait_ms: u32, global: bool },
-    Advance { ms: u16 },
+    Check {
+        route: u8,
+        major: u8,
+    },
+    Observe {
+        route: u8,
+        major: u8,
+        bucket: Option<&'a str>,
+        remaining: Option<u64>,
+        reset_ms: Option<u32>,
+    },
+    Observe429 {
+        route: u8,
+        major: u8,
+        wait_ms: u32,
+        global: bool,
+    },
+    Advance {
+        ms: u16,
+    },
 }
 
 #[derive(Debug, Arbitrary)]
@@ -46,17 +62,38 @@ fuzz_target!(|case: Case<'_>| {
         match *op {
             Op::Check { route, major } => {
                 if let Verdict::Wait(wait) = limits.check(route_of(route), u64::from(major), now) {
-                    assert!(wait <= longest, "waits {wait:?}, longest observed {longest:?}");
+                    assert!(
+                        wait <= longest,
+                        "waits {wait:?}, longest observed {longest:?}"
+                    );
                 }
             }
-            Op::Observe { route, major, bucket, remaining, reset_ms } => {
+            Op::Observe {
+                route,
+                major,
+                bucket,
+                remaining,
+                reset_ms,
+            } => {
                 let reset = reset_ms.map(|ms| Duration::from_millis(u64::from(ms) % (DAY_MS + 1)));
                 if let Some(r) = reset {
                     longest = longest.max(r);
                 }
-                limits.observe(route_of(route), u64::from(major), bucket, remaining, reset, now);
+                limits.observe(
+                    route_of(route),
+                    u64::from(major),
+                    bucket,
+                    remaining,
+                    reset,
+                    now,
+                );
             }
-            Op::Observe429 { route, major, wait_ms, global } => {
+            Op::Observe429 {
+                route,
+                major,
+                wait_ms,
+                global,
+            } => {
                 let wait = Duration::from_millis(u64::from(wait_ms) % (DAY_MS + 1));
                 longest = longest.max(wait);
                 limits.observe_429(route_of(route), u64::from(major), wait, global, now);
@@ -84,7 +121,10 @@ fn check_audit(sub: &str) {
             decoded.push(u8::from_str_radix(hex, 16).expect("hex digits"));
             i += 3;
         } else {
-            assert!(b.is_ascii_alphanumeric() || b"-._~".contains(&b), "reserved byte {b}");
+            assert!(
+                b.is_ascii_alphanumeric() || b"-._~".contains(&b),
+                "reserved byte {b}"
+            );
             decoded.push(b);
             i += 1;
         }

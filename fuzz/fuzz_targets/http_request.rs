@@ -13,9 +13,9 @@ use std::convert::Infallible;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use hub_core::{App, ServerHandle};
 use hub_core::auth::TestIssuer;
 use hub_core::server::{HEADER_READ_TIMEOUT, MAX_BUF_SIZE, MAX_HEADERS};
+use hub_core::{App, ServerHandle};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -42,7 +42,10 @@ fn fixture() -> Fixture {
         ("HOST", "127.0.0.1".to_owned()),
         ("PORT", "0".to_owned()),
         ("PRIMARY_GUILD_ID", "81384788765712384".to_owned()),
-        ("HUB_SECRET", "fuzz-hub-secret-0123456789abcdef0123".to_owned()),
+        (
+            "HUB_SECRET",
+            "fuzz-hub-secret-0123456789abcdef0123".to_owned(),
+        ),
         ("DISCORD_BOT_TOKEN", "fuzz-bot-token".to_owned()),
         ("DISCORD_API_BASE", "http://127.0.0.1:9/api/v10".to_owned()),
         ("JWT_ISSUER", "https://issuer.example".to_owned()),
@@ -107,11 +110,13 @@ fn check(out: &[u8]) {
     while let Some(at) = find(rest, b"HTTP/1.1 ") {
         let line = &rest[at..];
         let code = line.get(9..12).unwrap_or_default();
-        assert!(
-            code.iter().all(u8::is_ascii_digit),
-            "malformed status line"
+        assert!(code.iter().all(u8::is_ascii_digit), "malformed status line");
+        assert_ne!(
+            code,
+            b"500",
+            "internal server error: {}",
+            String::from_utf8_lossy(out)
         );
-        assert_ne!(code, b"500", "internal server error: {}", String::from_utf8_lossy(out));
         rest = &line[12.min(line.len())..];
     }
 }

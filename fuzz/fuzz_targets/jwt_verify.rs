@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use arbitrary::Arbitrary;
 use hub_core::auth::{
-    JwkSet, TestIssuer, Validation, parse_jwks, sign_raw, verify_with_keys, DEFAULT_LEEWAY_SECS,
+    DEFAULT_LEEWAY_SECS, JwkSet, TestIssuer, Validation, parse_jwks, sign_raw, verify_with_keys,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -72,7 +72,10 @@ fuzz_target!(|case: Case<'_>| {
     if let Ok(claims) = verify_with_keys(&token, &f.keys, &f.rules, NOW) {
         assert_eq!(claims.iss, ISS);
         assert!(!claims.sub.is_empty());
-        assert!(claims.exp > NOW - DEFAULT_LEEWAY_SECS, "expired token accepted");
+        assert!(
+            claims.exp > NOW - DEFAULT_LEEWAY_SECS,
+            "expired token accepted"
+        );
         let header = token.split('.').next().unwrap_or_default();
         let header = base64url(header).expect("accepted header is base64url");
         let header: serde_json::Value =

@@ -22,9 +22,8 @@ const NOW: i64 = 1_800_000_000;
 const CURRENT: &str = "fuzz-current-secret-0123456789abcdef";
 const PREVIOUS: &str = "fuzz-previous-secret-0123456789abcdef";
 
-static VERIFIER: LazyLock<WebhookVerifier> = LazyLock::new(|| {
-    WebhookVerifier::new(Secret::new(CURRENT), Some(Secret::new(PREVIOUS)))
-});
+static VERIFIER: LazyLock<WebhookVerifier> =
+    LazyLock::new(|| WebhookVerifier::new(Secret::new(CURRENT), Some(Secret::new(PREVIOUS))));
 
 #[derive(Debug, Arbitrary)]
 enum Case<'a> {

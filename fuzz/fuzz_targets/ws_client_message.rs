@@ -14,5 +14,8 @@ fuzz_target!(|text: &str| {
     let value: serde_json::Value = serde_json::from_str(text).expect("accepted text is JSON");
     assert_eq!(value["type"], "auth");
     assert_eq!(value["token"].as_str(), Some(msg.token.as_str()));
-    assert_eq!(msg.since, value.get("since").and_then(serde_json::Value::as_u64));
+    assert_eq!(
+        msg.since,
+        value.get("since").and_then(serde_json::Value::as_u64)
+    );
 });
