@@ -5,11 +5,9 @@
 //! event contradicts its view (a join of a user already present or a leave of one absent
 //! would be a double delivery).
 //!
-//! Known bug (reported to the lead): the hub keeps presence in memory and persists it only
-//! on a graceful shutdown, and the worker sends `guild.sync` only after GUILD_CREATE, so
-//! users whose last event the hub acknowledged before the SIGKILL are missing after the
-//! restart until the next gateway session. The full-equality test is `#[ignore]`d until
-//! then; the other checks everything that changed after the acknowledged point.
+//! Presence the dead hub had acknowledged is not in its saved state (a SIGKILL saves
+//! nothing): the worker repairs it with a `guild.sync` after its first delivery that
+//! follows failed attempts, which the full-equality test checks.
 
 use discord_sim::{DEFAULT_VOICE_1_ID, DEFAULT_VOICE_2_ID};
 use system_tests::{Stack, WAIT, WsClient, sim_truth};
@@ -117,7 +115,6 @@ async fn hub_sigkill_during_a_burst_delivers_the_outbox_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: presence acknowledged before a hub SIGKILL is lost until the next guild.sync"]
 async fn hub_sigkill_during_a_burst_ends_with_discords_truth() {
     let (_stack, mut resumed, truth) = burst_with_hub_sigkill().await;
     resumed

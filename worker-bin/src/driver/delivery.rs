@@ -60,6 +60,13 @@ impl Driver {
                     self.outbox.pop_delivered();
                 }
                 debug!(%id, duplicate, "delivered");
+                if self.delivery_attempt > 0 {
+                    // The hub was unreachable or failing: it may have restarted and lost
+                    // presence it had accepted (a kill -9 saves nothing). A guild.sync after
+                    // everything recorded repairs that; the hub emits only real differences,
+                    // so after a mere blip it costs one request and changes nothing.
+                    self.outbox.push_repair(self.live.sync_event());
+                }
                 self.delivery_attempt = 0;
                 let mut t = self.telemetry.lock();
                 t.events_forwarded += 1;
