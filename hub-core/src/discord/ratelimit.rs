@@ -106,7 +106,7 @@ impl RateLimits {
             (name.to_owned(), major),
             Bucket {
                 remaining,
-                reset_at: now + reset_after,
+                reset_at: now + reset_after.min(MAX_WAIT),
             },
         );
     }
