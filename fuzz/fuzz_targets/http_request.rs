@@ -16,12 +16,12 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hub_core::server::{HEADER_READ_TIMEOUT, MAX_BUF_SIZE, MAX_HEADERS};
 use hub_core::App;
+use hub_core::server::{HEADER_READ_TIMEOUT, MAX_BUF_SIZE, MAX_HEADERS};
+use hub_fixture::FIXTURE;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hub_fixture::FIXTURE;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
