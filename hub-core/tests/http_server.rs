@@ -157,18 +157,7 @@ async fn shutdown_closes_websockets_with_1001_and_keeps_rooms() {
     let mut hub = TestHub::start().await;
     let created = hub.create_room("alice", "{}").await;
     let id = created.json()["channelId"].as_str().unwrap().to_owned();
-    let mut req = format!("ws://{}/ws", hub.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("origin", support::ORIGIN.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("ws connects");
-    let auth = serde_json::json!({"type": "auth", "token": hub.token("alice")}).to_string();
-    futures_util::SinkExt::send(&mut ws, Message::text(auth))
-        .await
-        .unwrap();
+    let mut ws = connect_and_auth(&hub, "alice").await;
     let ack = tokio::time::timeout(Duration::from_secs(10), ws.next())
         .await
         .unwrap()
@@ -279,18 +268,7 @@ async fn rooms_survive_a_lost_stream_state() {
         .expect("the stream state was saved at shutdown");
     hub.restart().await;
 
-    let mut req = format!("ws://{}/ws", hub.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("origin", support::ORIGIN.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("ws connects");
-    let auth = serde_json::json!({"type": "auth", "token": hub.token("bob")}).to_string();
-    futures_util::SinkExt::send(&mut ws, Message::text(auth))
-        .await
-        .unwrap();
+    let mut ws = connect_and_auth(&hub, "bob").await;
     let mut snapshot = None;
     while snapshot.is_none() {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
@@ -315,4 +293,24 @@ async fn rooms_survive_a_lost_stream_state() {
         "{rooms}"
     );
     hub.stop().await;
+}
+
+/// Opens `/ws` from the allowed origin and sends the auth message of `sub`.
+async fn connect_and_auth(
+    hub: &TestHub,
+    sub: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+    let mut req = format!("ws://{}/ws", hub.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("origin", support::ORIGIN.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connects");
+    let auth = serde_json::json!({"type": "auth", "token": hub.token(sub)}).to_string();
+    futures_util::SinkExt::send(&mut ws, Message::text(auth))
+        .await
+        .unwrap();
+    ws
 }
