@@ -129,7 +129,8 @@ pub fn exe_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn free_port() -> Result<u16, String> {
+/// A free loopback port (bound, read back, released).
+pub(crate) fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("free port: {e}"))?;
     l.local_addr()
         .map(|a| a.port())
@@ -142,6 +143,38 @@ fn free_port() -> Result<u16, String> {
 /// # Errors
 /// When the binary is missing, exits, or does not listen within 30 s.
 pub fn start_hub(target: Target, id: &Identity, queue_bytes: usize) -> Result<HubProcess, String> {
+    start_hub_with(target, id, queue_bytes, None)
+}
+
+/// Starts `replicas` of our hub sharing `redis_url` (issue 10): the same JWKS, secret and
+/// guild, each with its own port, `DATA_DIR` and `METRICS_ADDR`. Replica 0 comes first.
+///
+/// # Errors
+/// As [`start_hub`], for any replica (the ones already started are stopped).
+pub fn start_replicas(
+    id: &Identity,
+    queue_bytes: usize,
+    redis_url: &str,
+    replicas: usize,
+) -> Result<Vec<HubProcess>, String> {
+    (0..replicas)
+        .map(|i| {
+            start_hub_with(Target::Ours, id, queue_bytes, Some(redis_url))
+                .map_err(|e| format!("replica {i}: {e}"))
+        })
+        .collect()
+}
+
+/// [`start_hub`], with `REDIS_URL` set when `redis_url` is given.
+///
+/// # Errors
+/// As [`start_hub`].
+pub fn start_hub_with(
+    target: Target,
+    id: &Identity,
+    queue_bytes: usize,
+    redis_url: Option<&str>,
+) -> Result<HubProcess, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
     let jwks = dir.path().join("jwks.json");
     let issuer = TestIssuer::new(&id.issuer_label);
@@ -169,6 +202,7 @@ pub fn start_hub(target: Target, id: &Identity, queue_bytes: usize) -> Result<Hu
         .env("CLIENT_QUEUE_MAX_BYTES", queue_bytes.to_string())
         .env("RUST_LOG", "error")
         .envs(metrics.map(|m| ("METRICS_ADDR", m.to_string())))
+        .envs(redis_url.map(|u| ("REDIS_URL", u)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

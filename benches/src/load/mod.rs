@@ -7,6 +7,7 @@
 //!   per-process fd limit).
 //! - [`poster`]: signed `POST /internal/events` at a rate.
 //! - [`launch`]: starting the hub under test and the client processes; loopback-only check.
+//! - [`redis`]: the `redis-server` shared by hub replicas in the `--replicas` runs (issue 10).
 //! - [`hist`], [`procfs`], [`wire`], [`report`]: histograms, `/proc` readings, the
 //!   coordinator <-> process protocol, output.
 
@@ -14,6 +15,7 @@ pub mod hist;
 pub mod launch;
 pub mod poster;
 pub mod procfs;
+pub mod redis;
 pub mod report;
 pub mod scenario;
 pub mod wire;

@@ -1,4 +1,5 @@
-//! The human table and the one-line JSON of a `fanout` run, with ours/baseline ratios.
+//! The human table and the one-line JSON of a `fanout` run, with ours/baseline (or
+//! `redis-2`/`redis-1`) ratios.
 
 use std::fmt::Write as _;
 
@@ -53,6 +54,26 @@ pub fn table(r: &RunResult) -> String {
             p.hub_cpu_us_per_delivery,
             p.hub_rss_max_mib
         );
+        if let Some(per) = &p.latency_by_replica_ms {
+            for (i, l) in per.iter().enumerate() {
+                let via = if i == 0 {
+                    "events posted here"
+                } else {
+                    "events posted to replica 0"
+                };
+                let _ = writeln!(
+                    s,
+                    "      replica {i} clients ({via}): latency p50 {:.2} / p99 {:.2} / max {:.2} ms",
+                    l[0], l[1], l[2]
+                );
+            }
+        }
+        if let Some(c) = p.redis_cpu_s {
+            let _ = writeln!(
+                s,
+                "      redis-server CPU {c:.2} s (not in the hub figures)"
+            );
+        }
     }
     let _ = writeln!(
         s,
@@ -69,10 +90,19 @@ pub fn table(r: &RunResult) -> String {
         r.other_closes,
         r.slow_clients
     );
+    if r.replicas > 0 {
+        let _ = writeln!(
+            s,
+            "   {} replicas through one redis-server (RSS {:.1} MiB at the end); hub figures summed over the replicas, events posted to replica 0",
+            r.replicas,
+            r.redis_rss_mib.unwrap_or(f64::NAN)
+        );
+    }
     s
 }
 
-/// `ours / baseline` for the comparable figures (lower is better for all but rates).
+/// `ours / baseline` (or any `a / b`) for the comparable figures (lower is better for all
+/// but rates).
 pub fn ratios(ours: &RunResult, base: &RunResult) -> serde_json::Value {
     let div = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let mut m = serde_json::Map::new();
@@ -106,9 +136,14 @@ pub fn ratios(ours: &RunResult, base: &RunResult) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
-/// Human lines for [`ratios`].
+/// Human lines for [`ratios`] of ours over the baseline.
 pub fn ratio_table(r: &serde_json::Value) -> String {
-    let mut s = String::from("== ours / baseline (same run; < 1 is better except *_per_s)\n");
+    ratio_table_for(r, "ours", "baseline")
+}
+
+/// Human lines for [`ratios`] of the run named `over` over the run named `under`.
+pub fn ratio_table_for(r: &serde_json::Value, over: &str, under: &str) -> String {
+    let mut s = format!("== {over} / {under} (same run; < 1 is better except *_per_s)\n");
     if let Some(m) = r.as_object() {
         for (k, v) in m {
             let _ = writeln!(s, "   {k:<36} {:.3}", v.as_f64().unwrap_or(f64::NAN));

@@ -1,4 +1,5 @@
-//! The coordinator: one scenario against one hub, start to finish, bounded in time.
+//! The coordinator: one scenario against one hub (or, with [`Options::replicas`], against
+//! several replicas of ours sharing a `redis-server`), start to finish, bounded in time.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -7,9 +8,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::hist::{Histogram, quantile_of};
-use super::launch::{HubProcess, Identity, Target, WorkerProcess, start_hub};
+use super::launch::{HubProcess, Identity, Target, WorkerProcess, start_hub, start_replicas};
 use super::poster::Poster;
 use super::procfs::{cpu_split, cpu_time, rss_bytes};
+use super::redis::{RedisProcess, start_redis};
 use super::wire::{Command, MAX_PHASES, Reply, WorkerReport, WorkerSpec};
 
 /// Largest share of clients one process holds (the fd limit here is 20,000 per process).
@@ -56,6 +58,10 @@ pub struct Options {
     pub settle: Duration,
     /// An already running hub instead of starting one (with its pid for /proc figures).
     pub external: Option<(SocketAddr, Option<u32>)>,
+    /// 0: one hub without Redis (as before). N >= 1: a `redis-server` and N replicas of ours
+    /// with `REDIS_URL`; client processes spread round-robin over the replicas, events posted
+    /// to replica 0, so the other replicas' deliveries travel through Redis.
+    pub replicas: usize,
 }
 
 /// One phase's figures.
@@ -81,7 +87,7 @@ pub struct PhaseResult {
     pub completion_ms: [f64; 3],
     /// Deliveries per second over the phase (first post -> last receipt).
     pub deliveries_per_s: f64,
-    /// Hub CPU seconds during the phase.
+    /// Hub CPU seconds during the phase (summed over the replicas).
     pub hub_cpu_s: f64,
     /// Of which in the kernel (system time: socket syscalls, loopback delivery).
     pub hub_sys_s: f64,
@@ -89,15 +95,25 @@ pub struct PhaseResult {
     pub tool_cpu_s: f64,
     /// Hub CPU per delivered event, µs.
     pub hub_cpu_us_per_delivery: f64,
-    /// Largest hub RSS seen during the phase, MiB.
+    /// Largest hub RSS seen during the phase (summed over the replicas), MiB.
     pub hub_rss_max_mib: f64,
+    /// Delivery latency p50/p99/max, ms, of the clients of each replica (replica runs only;
+    /// events are posted to replica 0, the others learn of them only through Redis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_by_replica_ms: Option<Vec<[f64; 3]>>,
+    /// `redis-server` CPU seconds during the phase (replica runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_cpu_s: Option<f64>,
 }
 
 /// A scenario's figures.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunResult {
-    /// `ours` or `baseline` (or `external`).
+    /// `ours` or `baseline` (or `external`, or `redis-N` for N replicas through Redis).
     pub target: String,
+    /// Hub replicas sharing Redis (0: one hub without Redis; not in the JSON then).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replicas: usize,
     /// The scenario.
     pub mode: String,
     /// Clients asked for.
@@ -112,7 +128,7 @@ pub struct RunResult {
     pub processes: usize,
     /// Authenticated connections per second in the connect phase.
     pub auth_per_s: f64,
-    /// Hub RSS before the clients, MiB.
+    /// Hub RSS before the clients (summed over the replicas), MiB.
     pub hub_rss_before_mib: f64,
     /// Hub RSS with every client idle, MiB.
     pub hub_rss_idle_mib: f64,
@@ -140,6 +156,48 @@ pub struct RunResult {
     pub hub_evictions: Option<u64>,
     /// Slow clients (slow mode).
     pub slow_clients: u64,
+    /// `redis-server` RSS at the end, MiB (replica runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_rss_mib: Option<f64>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Resident memory summed over `pids`; `None` when none can be read.
+fn rss_sum(pids: &[u32]) -> Option<u64> {
+    pids.iter()
+        .filter_map(|&p| rss_bytes(p))
+        .fold(None, |a, b| Some(a.unwrap_or(0) + b))
+}
+
+/// User and system CPU time summed over `pids`.
+fn cpu_split_sum(pids: &[u32]) -> (Duration, Duration) {
+    pids.iter()
+        .filter_map(|&p| cpu_split(p))
+        .fold(Default::default(), |(u, s), (u1, s1)| (u + u1, s + s1))
+}
+
+/// How the clients are spread: one `(clients, hub index)` per client process. `processes`
+/// (0 = as few as the fd limit allows, at least 2) is rounded up to a multiple of `hubs` and
+/// process `p` talks to hub `p % hubs`, so every hub gets an even share.
+pub fn plan(clients: usize, processes: usize, hubs: usize) -> Vec<(usize, usize)> {
+    let hubs = hubs.max(1);
+    let processes = if processes > 0 {
+        processes
+    } else {
+        clients.div_ceil(MAX_CLIENTS_PER_PROCESS).max(2)
+    }
+    .div_ceil(hubs)
+    .saturating_mul(hubs)
+    .min(clients.max(1));
+    (0..processes)
+        .map(|p| {
+            let share = clients / processes + usize::from(p < clients % processes);
+            (share, p % hubs)
+        })
+        .collect()
 }
 
 fn ms(us: u64) -> f64 {
@@ -215,6 +273,7 @@ struct Phase {
     hub_sys: Duration,
     tool_cpu: Duration,
     rss_max: Option<u64>,
+    redis_cpu: Option<Duration>,
 }
 
 /// Posts a phase and waits for its deliveries, sampling the hub's CPU and memory.
@@ -224,18 +283,21 @@ async fn run_phase(
     head: &mut u64,
     poster: &mut Poster,
     fleet: &mut Fleet,
-    hub_pid: Option<u32>,
+    pids: &Pids,
     opts: &Options,
 ) -> Result<Phase, String> {
-    let (hub_user0, hub_sys0) = hub_pid.and_then(cpu_split).unwrap_or_default();
+    let hub_pids = &pids.hubs;
+    let (hub_user0, hub_sys0) = cpu_split_sum(hub_pids);
+    let redis_cpu0 = pids.redis.and_then(cpu_time);
     let tool_cpu0 = fleet.cpu();
     let from_seq = *head;
     let sampling = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let sampler = hub_pid.map(|pid| {
+    let sampler = (!hub_pids.is_empty()).then(|| {
         let peak = sampling.clone();
+        let hub_pids = hub_pids.clone();
         tokio::spawn(async move {
             loop {
-                if let Some(r) = rss_bytes(pid) {
+                if let Some(r) = rss_sum(&hub_pids) {
                     peak.fetch_max(r, std::sync::atomic::Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -253,9 +315,13 @@ async fn run_phase(
     if let Some(s) = sampler {
         s.abort();
     }
-    let rss_max = hub_pid.map(|_| sampling.load(std::sync::atomic::Ordering::Relaxed));
-    let (hub_user1, hub_sys1) = hub_pid.and_then(cpu_split).unwrap_or_default();
+    let rss_max =
+        (!hub_pids.is_empty()).then(|| sampling.load(std::sync::atomic::Ordering::Relaxed));
+    let (hub_user1, hub_sys1) = cpu_split_sum(hub_pids);
     let hub_sys = hub_sys1.saturating_sub(hub_sys0);
+    let redis_cpu = redis_cpu0
+        .zip(pids.redis.and_then(cpu_time))
+        .map(|(a, b)| b.saturating_sub(a));
     Ok(Phase {
         name,
         index,
@@ -268,7 +334,16 @@ async fn run_phase(
         hub_sys,
         tool_cpu: fleet.cpu().saturating_sub(tool_cpu0),
         rss_max,
+        redis_cpu,
     })
+}
+
+/// The processes whose `/proc` figures a run reads.
+struct Pids {
+    /// The hub, or every replica.
+    hubs: Vec<u32>,
+    /// The `redis-server` of a replica run.
+    redis: Option<u32>,
 }
 
 /// Runs one scenario against `target` (ignored when `opts.external` is set).
@@ -277,40 +352,58 @@ async fn run_phase(
 /// When the hub or the client processes cannot start or stop answering.
 pub async fn run(opts: &Options, target: Target) -> Result<RunResult, String> {
     let id = Identity::default();
-    let (hub, addr, hub_pid): (Option<HubProcess>, SocketAddr, Option<u32>) = match opts.external {
-        Some((addr, pid)) => (None, addr, pid),
-        None => {
-            let hub = start_hub(target, &id, opts.queue_bytes)?;
-            let (addr, pid) = (hub.addr, hub.pid());
-            (Some(hub), addr, Some(pid))
+    // Declared before the hubs, so dropped after them (replicas first, then their Redis).
+    let mut redis: Option<RedisProcess> = None;
+    let mut hubs: Vec<HubProcess> = Vec::new();
+    let addrs: Vec<SocketAddr> = match opts.external {
+        Some((addr, _)) => vec![addr],
+        None if opts.replicas > 0 => {
+            if target != Target::Ours {
+                return Err("--replicas runs our hub only".into());
+            }
+            let r = redis.insert(start_redis()?);
+            hubs = start_replicas(&id, opts.queue_bytes, &r.url(), opts.replicas)?;
+            hubs.iter().map(|h| h.addr).collect()
         }
+        None => {
+            hubs.push(start_hub(target, &id, opts.queue_bytes)?);
+            hubs.iter().map(|h| h.addr).collect()
+        }
+    };
+    let pids = Pids {
+        hubs: match opts.external {
+            Some((_, pid)) => pid.into_iter().collect(),
+            None => hubs.iter().map(HubProcess::pid).collect(),
+        },
+        redis: redis.as_ref().map(RedisProcess::pid),
     };
     let mut result = RunResult {
         target: if opts.external.is_some() {
             "external".into()
+        } else if opts.replicas > 0 {
+            format!("redis-{}", opts.replicas)
         } else {
             target.name().into()
+        },
+        replicas: if opts.external.is_some() {
+            0
+        } else {
+            opts.replicas
         },
         mode: format!("{:?}", opts.mode).to_lowercase(),
         clients: opts.clients,
         ..RunResult::default()
     };
-    let rss_before = hub_pid.and_then(rss_bytes);
+    let rss_before = rss_sum(&pids.hubs);
     result.hub_rss_before_mib = mib(rss_before);
 
-    let processes = if opts.processes > 0 {
-        opts.processes
-    } else {
-        opts.clients.div_ceil(MAX_CLIENTS_PER_PROCESS).max(2)
-    }
-    .min(opts.clients.max(1));
-    result.processes = processes;
-    let mut workers = Vec::with_capacity(processes);
+    let plan = plan(opts.clients, opts.processes, addrs.len());
+    result.processes = plan.len();
+    let mut workers = Vec::with_capacity(plan.len());
     let mut first = 0;
-    for p in 0..processes {
-        let share = opts.clients / processes + usize::from(p < opts.clients % processes);
+    for &(share, hub) in &plan {
         let spec = WorkerSpec {
-            target: addr,
+            target: addrs[hub],
             clients: share,
             first_index: first,
             issuer_label: id.issuer_label.clone(),
@@ -354,7 +447,7 @@ pub async fn run(opts: &Options, target: Target) -> Result<RunResult, String> {
     }
     result.auth_per_s = result.connected as f64 / (slowest_ms.max(1) as f64 / 1000.0);
     tokio::time::sleep(opts.settle).await;
-    let rss_idle = hub_pid.and_then(rss_bytes);
+    let rss_idle = rss_sum(&pids.hubs);
     result.hub_rss_idle_mib = mib(rss_idle);
     if let (Some(a), Some(b)) = (rss_before, rss_idle)
         && result.connected > 0
@@ -364,20 +457,12 @@ pub async fn run(opts: &Options, target: Target) -> Result<RunResult, String> {
 
     let mut phases = Vec::new();
     if opts.mode != Mode::Idle {
-        let mut poster = Poster::connect(addr, &id.secret, id.guild_id).await?;
+        // Every event goes to the first hub (replica 0): the other replicas get it from Redis.
+        let mut poster = Poster::connect(addrs[0], &id.secret, id.guild_id).await?;
         match opts.mode {
             Mode::Steady => {
                 phases.push(
-                    run_phase(
-                        "steady",
-                        0,
-                        &mut head,
-                        &mut poster,
-                        &mut fleet,
-                        hub_pid,
-                        opts,
-                    )
-                    .await?,
+                    run_phase("steady", 0, &mut head, &mut poster, &mut fleet, &pids, opts).await?,
                 );
             }
             Mode::Storm => {
@@ -388,7 +473,7 @@ pub async fn run(opts: &Options, target: Target) -> Result<RunResult, String> {
                         &mut head,
                         &mut poster,
                         &mut fleet,
-                        hub_pid,
+                        &pids,
                         opts,
                     )
                     .await?,
@@ -397,16 +482,7 @@ pub async fn run(opts: &Options, target: Target) -> Result<RunResult, String> {
                     window_ms: opts.storm_window_ms,
                 })?;
                 phases.push(
-                    run_phase(
-                        "storm",
-                        1,
-                        &mut head,
-                        &mut poster,
-                        &mut fleet,
-                        hub_pid,
-                        opts,
-                    )
-                    .await?,
+                    run_phase("storm", 1, &mut head, &mut poster, &mut fleet, &pids, opts).await?,
                 );
             }
             Mode::Slow => {
@@ -417,7 +493,7 @@ pub async fn run(opts: &Options, target: Target) -> Result<RunResult, String> {
                         &mut head,
                         &mut poster,
                         &mut fleet,
-                        hub_pid,
+                        &pids,
                         opts,
                     )
                     .await?,
@@ -430,7 +506,7 @@ pub async fn run(opts: &Options, target: Target) -> Result<RunResult, String> {
                         &mut head,
                         &mut poster,
                         &mut fleet,
-                        hub_pid,
+                        &pids,
                         opts,
                     )
                     .await?,
@@ -445,13 +521,44 @@ pub async fn run(opts: &Options, target: Target) -> Result<RunResult, String> {
 
     let reports = fleet.reports().await?;
     summarize(&mut result, &phases, &reports, head);
-    result.hub_evictions = hub
-        .as_ref()
-        .and_then(|h| h.metrics)
-        .and_then(|m| super::launch::scrape_counter(m, "hub_evictions_total"));
+    // Reports come in worker order; per replica only when every process answered.
+    if opts.replicas > 0 && reports.len() == plan.len() {
+        let hubs: Vec<usize> = plan.iter().map(|&(_, hub)| hub).collect();
+        by_replica(&mut result, &phases, &reports, &hubs, addrs.len());
+    }
+    result.hub_evictions = hubs
+        .iter()
+        .filter_map(|h| h.metrics)
+        .filter_map(|m| super::launch::scrape_counter(m, "hub_evictions_total"))
+        .fold(None, |a, b| Some(a.unwrap_or(0) + b));
+    result.redis_rss_mib = pids.redis.and_then(rss_bytes).map(|b| mib(Some(b)));
     drop(fleet);
-    drop(hub);
+    drop(hubs);
+    drop(redis);
     Ok(result)
+}
+
+/// Fills [`PhaseResult::latency_by_replica_ms`]: `hubs[i]` is the replica of `reports[i]`.
+fn by_replica(
+    result: &mut RunResult,
+    phases: &[Phase],
+    reports: &[WorkerReport],
+    hubs: &[usize],
+    replicas: usize,
+) {
+    for (ph, out) in phases.iter().zip(&mut result.phases) {
+        let mut per: Vec<Histogram> = (0..replicas).map(|_| Histogram::default()).collect();
+        for (r, &hub) in reports.iter().zip(hubs) {
+            if let (Some([fast, _]), Some(h)) = (r.latency.get(ph.index), per.get_mut(hub)) {
+                h.merge(&Histogram::from_sparse(fast));
+            }
+        }
+        out.latency_by_replica_ms = Some(
+            per.iter()
+                .map(|h| [ms(h.quantile(0.5)), ms(h.quantile(0.99)), ms(h.max())])
+                .collect(),
+        );
+    }
 }
 
 fn summarize(result: &mut RunResult, phases: &[Phase], reports: &[WorkerReport], head: u64) {
@@ -528,6 +635,45 @@ fn summarize(result: &mut RunResult, phases: &[Phase], reports: &[WorkerReport],
                 0.0
             },
             hub_rss_max_mib: mib(ph.rss_max),
+            latency_by_replica_ms: None,
+            redis_cpu_s: ph.redis_cpu.map(|d| d.as_secs_f64()),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn per_hub(plan: &[(usize, usize)], hubs: usize) -> Vec<usize> {
+        let mut out = vec![0; hubs];
+        for &(share, hub) in plan {
+            out[hub] += share;
+        }
+        out
+    }
+
+    #[test]
+    fn one_hub_plan_is_unchanged() {
+        // As before replicas: at least 2 processes, 8,000 clients each at most.
+        assert_eq!(plan(2_000, 0, 1), vec![(1_000, 0), (1_000, 0)]);
+        assert_eq!(plan(20_000, 0, 1).len(), 3);
+        assert_eq!(plan(5, 3, 1), vec![(2, 0), (2, 0), (1, 0)]);
+        assert_eq!(plan(1, 0, 1), vec![(1, 0)]);
+    }
+
+    #[test]
+    fn replicas_get_even_shares_round_robin() {
+        let p = plan(2_000, 0, 2);
+        assert_eq!(p.iter().map(|x| x.1).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(per_hub(&p, 2), vec![1_000, 1_000]);
+        // 3 processes asked for 2 replicas: rounded up to 4.
+        let p = plan(10_001, 3, 2);
+        assert_eq!(p.len(), 4);
+        assert_eq!(per_hub(&p, 2), vec![5_001, 5_000]);
+        let p = plan(30_000, 0, 3);
+        assert_eq!(p.len(), 6);
+        assert_eq!(per_hub(&p, 3), vec![10_000; 3]);
+        assert_eq!(p.iter().map(|x| x.0).sum::<usize>(), 30_000);
     }
 }
