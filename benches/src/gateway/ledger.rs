@@ -113,18 +113,21 @@ impl Matched {
 
 /// Matches one client's `receipts` (in the order read) against a phase's `dispatched`
 /// events (in dispatch order). Receipts of users outside `users` belong to another phase
-/// and are skipped.
+/// and are skipped; receipts read after `until` (the end of the phase's drain) are too, so
+/// what they would have matched counts as lost.
 pub fn match_client(
     dispatched: &[(Key, Instant)],
     receipts: &[Receipt],
     users: std::ops::Range<u64>,
+    until: Instant,
 ) -> Matched {
     let mut pending: HashMap<Key, VecDeque<Instant>> = HashMap::new();
     for (key, at) in dispatched {
         pending.entry(*key).or_default().push_back(*at);
     }
     let mut out = Matched::default();
-    for r in receipts.iter().filter(|r| users.contains(&r.key.user)) {
+    let mine = |r: &&Receipt| users.contains(&r.key.user) && r.at <= until;
+    for r in receipts.iter().filter(mine) {
         let queue = pending.get_mut(&r.key);
         match queue.and_then(|q| q.front().copied().filter(|d| *d <= r.at).map(|d| (q, d))) {
             Some((q, d)) => {
@@ -222,10 +225,14 @@ mod tests {
                 at: ms(t, 15),
             },
         ];
-        let m = match_client(&dispatched, &receipts, 0..10);
+        let m = match_client(&dispatched, &receipts, 0..10, ms(t, 100));
         assert_eq!(m.latencies_us, [1000, 3000, 4000]);
         assert_eq!(m.duplicates, 1);
         assert_eq!(m.lost, 1);
+        // A receipt after the drain deadline does not count: its dispatch is lost.
+        let m = match_client(&dispatched, &receipts, 0..10, ms(t, 10));
+        assert_eq!(m.latencies_us, [1000, 3000]);
+        assert_eq!((m.duplicates, m.lost), (1, 2));
     }
 
     #[test]

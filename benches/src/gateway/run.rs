@@ -100,6 +100,8 @@ fn delta(after: Option<f64>, before: Option<f64>) -> Option<f64> {
 /// [`DRAIN`] passes.
 struct Phase {
     slot: u64,
+    /// The end of the drain: later receipts do not count.
+    until: Instant,
     sent: Vec<(Key, Instant)>,
     input: PhaseInput,
 }
@@ -129,9 +131,11 @@ async fn phase(
     if !clients.wait_for(target, DRAIN).await {
         eprintln!("gateway-latency: phase {name}: drain timed out, counting the rest as lost");
     }
+    let until = Instant::now();
     let (w1, h1) = cpu(stack);
     Phase {
         slot,
+        until,
         input: PhaseInput {
             phase: name,
             events: d.sent.len() as u64,
@@ -191,7 +195,7 @@ pub async fn run(args: &Args) -> Result<Vec<PhaseReport>, String> {
     for p in [gateway, direct] {
         let mut total = Matched::default();
         for r in &receipts {
-            total.merge(match_client(&p.sent, r, users(p.slot)));
+            total.merge(match_client(&p.sent, r, users(p.slot), p.until));
         }
         out.push(PhaseReport::new(p.input, total));
     }
