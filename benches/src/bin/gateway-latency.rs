@@ -41,6 +41,11 @@ fn main() -> ExitCode {
         Ok(Ok(phases)) => {
             print!("{}", table(&phases));
             println!("{}", json_line(&args, &phases));
+            // A phase that dispatched nothing measured nothing: not a result.
+            if phases.iter().any(|p| p.events == 0) {
+                eprintln!("gateway-latency: a phase dispatched no event");
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Ok(Err(e)) => {

@@ -53,14 +53,7 @@ impl Poster {
     /// # Errors
     /// When the connection or the HTTP handshake fails.
     pub async fn connect(target: SocketAddr, secret: &[u8], guild_id: u64) -> Result<Self, String> {
-        let stream = TcpStream::connect(target)
-            .await
-            .map_err(|e| format!("poster connect: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("poster handshake: {e}"))?;
-        tokio::spawn(conn);
+        let sender = open(target).await?;
         let run = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -74,25 +67,50 @@ impl Poster {
         })
     }
 
-    /// Posts one event into `channel_id`; `Ok(true)` when the hub answered 200 and not
-    /// `duplicate`.
+    /// Reconnects if the hub closed the connection (it closes idle keep-alive connections
+    /// after its header-read timeout), so the next post does not pay for a handshake.
     ///
     /// # Errors
-    /// When the request cannot be sent or answered.
+    /// When reconnecting fails.
+    pub async fn ensure_open(&mut self) -> Result<(), String> {
+        if self.sender.is_closed() {
+            self.sender = open(self.target).await?;
+        }
+        Ok(())
+    }
+
+    /// Posts one event into `channel_id`; `Ok(true)` when the hub applied it. A failed
+    /// send is retried once on a new connection with the same `id`, so a retry of a post
+    /// that did arrive is answered `duplicate` (contract §4) and counts as applied.
+    ///
+    /// # Errors
+    /// When the request cannot be sent or answered, twice.
     pub async fn post(&mut self, channel_id: u64, key: Key) -> Result<bool, String> {
         self.count += 1;
         let id = format!("gwlat-{}-{}", self.run, self.count);
-        let body = body(&id, self.guild_id, channel_id, key);
+        let body = Bytes::from(body(&id, self.guild_id, channel_id, key));
+        match self.send(body.clone()).await {
+            Ok((status, dup)) => Ok(status == http::StatusCode::OK && !dup),
+            Err(_) => {
+                self.sender = open(self.target).await?;
+                let (status, _) = self.send(body).await?;
+                Ok(status == http::StatusCode::OK)
+            }
+        }
+    }
+
+    /// One signed request; the status and whether the answer says `duplicate`.
+    async fn send(&mut self, body: Bytes) -> Result<(http::StatusCode, bool), String> {
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let sig = sign_webhook(&self.secret, ts, body.as_bytes());
+        let sig = sign_webhook(&self.secret, ts, &body);
         let req = http::Request::post("/internal/events")
             .header(http::header::HOST, self.target.to_string())
             .header(http::header::CONTENT_TYPE, "application/json")
             .header("x-hub-timestamp", ts.to_string())
             .header("x-hub-signature", sig)
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| format!("request: {e}"))?;
         self.sender
             .ready()
@@ -110,8 +128,20 @@ impl Poster {
             .await
             .map_err(|e| format!("post body: {e}"))?
             .to_bytes();
-        Ok(status == http::StatusCode::OK && !answer.windows(9).any(|w| w == b"duplicate"))
+        Ok((status, answer.windows(9).any(|w| w == b"duplicate")))
     }
+}
+
+async fn open(target: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = TcpStream::connect(target)
+        .await
+        .map_err(|e| format!("poster connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("poster handshake: {e}"))?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 #[cfg(test)]

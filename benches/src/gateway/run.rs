@@ -65,6 +65,10 @@ async fn dispatch(
     for i in 0..count {
         tick.tick().await;
         let key = planned(i, base, POOL);
+        if path == Path::Direct {
+            // A reconnect is the tool's business, not the hub's: done before the clock starts.
+            let _ = poster.ensure_open().await;
+        }
         // Latency starts just before the control call / the post.
         let at = Instant::now();
         let ok = match (path, key.kind) {
@@ -127,6 +131,13 @@ async fn phase(
     let before_rx = clients.received();
     let (w0, h0) = cpu(stack);
     let d = dispatch(stack, poster, path, slot, args.events(), args.rate).await;
+    if d.errors > 0 {
+        eprintln!(
+            "gateway-latency: phase {name}: {} of {} dispatches failed (not measured)",
+            d.errors,
+            args.events()
+        );
+    }
     let target = before_rx + d.sent.len() as u64 * k;
     if !clients.wait_for(target, DRAIN).await {
         eprintln!("gateway-latency: phase {name}: drain timed out, counting the rest as lost");
