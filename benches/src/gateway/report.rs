@@ -148,7 +148,9 @@ pub fn table(phases: &[PhaseReport]) -> String {
 /// Gateway p99 minus direct p99, when both phases ran.
 pub fn worker_share_p99_ms(phases: &[PhaseReport]) -> Option<f64> {
     let find = |name: &str| phases.iter().find(|p| p.phase == name).map(|p| p.p99_ms);
-    Some(find("gateway")? - find("direct")?)
+    let d = find("gateway")? - find("direct")?;
+    // Both are whole microseconds: round away the floating-point residue.
+    Some((d * 1000.0).round() / 1000.0)
 }
 
 /// One JSON line with the flags and every phase.
