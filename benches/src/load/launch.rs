@@ -38,6 +38,16 @@ impl Target {
     }
 }
 
+/// The file name of `target`'s binary: for ours, `FANOUT_HUB_BIN` may name another build of
+/// the hub next to this executable (e.g. `hub-profile`, which also gets the `PROFILE_*`
+/// variables).
+fn hub_binary(target: Target) -> String {
+    match (target, std::env::var("FANOUT_HUB_BIN")) {
+        (Target::Ours, Ok(name)) if !name.is_empty() && !name.contains('/') => name,
+        _ => target.binary().to_owned(),
+    }
+}
+
 /// Refuses anything but a loopback address (127.0.0.0/8 or ::1): this tool floods its target.
 ///
 /// # Errors
@@ -184,7 +194,7 @@ pub fn start_hub_with(
         Target::Ours => Some(SocketAddr::from(([127, 0, 0, 1], free_port()?))),
         Target::Baseline => None,
     };
-    let bin = exe_dir().join(target.binary());
+    let bin = exe_dir().join(hub_binary(target));
     let secret = String::from_utf8(id.secret.clone()).map_err(|_| "secret is not UTF-8")?;
     let mut child = with_raised_fd_limit(&bin)
         .env_clear()
@@ -203,6 +213,7 @@ pub fn start_hub_with(
         .env("RUST_LOG", "error")
         .envs(metrics.map(|m| ("METRICS_ADDR", m.to_string())))
         .envs(redis_url.map(|u| ("REDIS_URL", u)))
+        .envs(std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("PROFILE_")))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
