@@ -13,12 +13,15 @@ length: `gateway` (sim join/leave -> VOICE_STATE_UPDATE -> worker -> hub) and `d
 (signed POST /internal/events). Latency = client receipt - dispatch, per delivery.
 
 USAGE: gateway-latency [--rate N] [--seconds N] [--clients N] [--max-seconds N]
+                       [--no-state-file]
 
   --rate N         events per second in each phase (default 500, 1..=20000)
   --seconds N      length of each phase in seconds (default 10, 1..=600)
   --clients N      WebSocket clients, each receiving every event (default 10, 1..=1000)
   --max-seconds N  hard limit on the whole run; it stops with an error past it
                    (default 120, must leave room for both phases and their drains)
+  --no-state-file  start the worker without WORKER_STATE_FILE (by default it has one in a
+                   temp dir and checkpoints it, with fsync, while events flow)
   --help           this text
 ";
 
@@ -33,6 +36,8 @@ pub struct Args {
     pub clients: u32,
     /// Hard limit on the whole run, seconds.
     pub max_seconds: u32,
+    /// Whether the worker gets a `WORKER_STATE_FILE` (as in production).
+    pub state_file: bool,
 }
 
 impl Default for Args {
@@ -42,6 +47,7 @@ impl Default for Args {
             seconds: 10,
             clients: 10,
             max_seconds: 120,
+            state_file: true,
         }
     }
 }
@@ -147,6 +153,7 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Parsed, Args
             "--rate" => out.rate = number("--rate", it.next(), 1, 20_000, "1..=20000")?,
             "--seconds" => out.seconds = number("--seconds", it.next(), 1, 600, "1..=600")?,
             "--clients" => out.clients = number("--clients", it.next(), 1, 1000, "1..=1000")?,
+            "--no-state-file" => out.state_file = false,
             "--max-seconds" => {
                 out.max_seconds = number("--max-seconds", it.next(), 1, 7200, "1..=7200")?;
             }
@@ -183,6 +190,7 @@ mod tests {
             "4",
             "--max-seconds",
             "60",
+            "--no-state-file",
         ]);
         assert_eq!(
             got,
@@ -190,7 +198,8 @@ mod tests {
                 rate: 200,
                 seconds: 3,
                 clients: 4,
-                max_seconds: 60
+                max_seconds: 60,
+                state_file: false,
             }))
         );
         assert_eq!(parse(["--rate", "1", "--help"]), Ok(Parsed::Help));

@@ -160,6 +160,7 @@ pub fn json_line(args: &Args, phases: &[PhaseReport]) -> String {
         "rate": args.rate,
         "seconds": args.seconds,
         "clients": args.clients,
+        "worker_state_file": args.state_file,
         "phases": phases,
         "worker_share_p99_ms": worker_share_p99_ms(phases),
     })

@@ -168,7 +168,7 @@ async fn phase(
 /// path is broken, so measuring it would be meaningless).
 pub async fn run(args: &Args) -> Result<Vec<PhaseReport>, String> {
     eprintln!("gateway-latency: starting discord-sim, spell-coven-api, spell-coven-worker");
-    let stack = Stack::start().await?;
+    let stack = Stack::start(args.state_file).await?;
     let k = u64::from(args.clients);
     let tokens = (0..args.clients as usize).map(|n| stack.token(n)).collect();
     // Per client: every event of both phases and the warm-ups, plus room for duplicates.

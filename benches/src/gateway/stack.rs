@@ -70,12 +70,12 @@ pub fn sim_config() -> SimConfig {
 }
 
 impl Stack {
-    /// Starts the sim, the hub and the worker, and returns once the worker's session is
-    /// READY in the sim.
+    /// Starts the sim, the hub and the worker (with a `WORKER_STATE_FILE` in a temp dir
+    /// when `state_file`), and returns once the worker's session is READY in the sim.
     ///
     /// # Errors
     /// When a binary is missing or a piece does not start in time.
-    pub async fn start() -> Result<Self, String> {
+    pub async fn start(state_file: bool) -> Result<Self, String> {
         let sim = Sim::start(sim_config())
             .await
             .map_err(|e| format!("discord-sim: {e}"))?;
@@ -89,7 +89,7 @@ impl Stack {
                 .await
                 .map_err(|e| format!("hub start task: {e}"))??;
         let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
-        let worker = start_worker(&sim, &hub, &id, &dir)?;
+        let worker = start_worker(&sim, &hub, &id, &dir, state_file)?;
         if let Err(e) = sim.wait_for_clients(1, WORKER_READY).await {
             return Err(format!(
                 "the worker never became ready in the sim: {e}\n{}",
@@ -126,6 +126,7 @@ fn start_worker(
     hub: &HubProcess,
     id: &Identity,
     dir: &tempfile::TempDir,
+    state_file: bool,
 ) -> Result<WorkerProcess, String> {
     let bin = exe_dir().join(WORKER_BINARY);
     let log = dir.path().join("worker.log");
@@ -134,6 +135,7 @@ fn start_worker(
     let secret = String::from_utf8(id.secret.clone()).map_err(|_| "secret is not UTF-8")?;
     // The worker's variables (contract §1, worker table): the sim's REST base answers
     // GET /gateway/bot with the sim's gateway URL.
+    let state = dir.path().join("worker-state.json");
     let child = Command::new(&bin)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -145,7 +147,7 @@ fn start_worker(
         )
         .env("HUB_SECRET", secret)
         .env("DISCORD_API_BASE", sim.api_base())
-        .env("WORKER_STATE_FILE", dir.path().join("worker-state.json"))
+        .envs(state_file.then_some(("WORKER_STATE_FILE", state)))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(out)
