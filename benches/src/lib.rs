@@ -11,6 +11,7 @@ pub mod baseline;
 /// webhook path.
 pub mod gateway;
 pub mod load;
+pub mod webhook;
 
 use serde_json::{Value, json};
 

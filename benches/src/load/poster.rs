@@ -8,32 +8,19 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hub_core::auth::sign_webhook;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use super::wire::CHANNEL_BASE;
 use super::worker::now_us;
+use crate::webhook::WebhookConn;
 
-/// A keep-alive HTTP/1.1 connection that posts signed events.
+/// Posts the phases' events over one signed keep-alive connection.
+#[derive(Debug)]
 pub struct Poster {
-    target: SocketAddr,
-    sender: SendRequest<Full<Bytes>>,
-    secret: Vec<u8>,
+    conn: WebhookConn,
     guild_id: u64,
     run: u64,
     count: u64,
     last_user: u64,
-}
-
-impl std::fmt::Debug for Poster {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Poster")
-            .field("target", &self.target)
-            .finish_non_exhaustive()
-    }
 }
 
 /// What one phase of posting did.
@@ -53,21 +40,11 @@ impl Poster {
     /// # Errors
     /// When the connection or the HTTP handshake fails.
     pub async fn connect(target: SocketAddr, secret: &[u8], guild_id: u64) -> Result<Self, String> {
-        let stream = TcpStream::connect(target)
-            .await
-            .map_err(|e| format!("poster connect: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("poster handshake: {e}"))?;
-        tokio::spawn(conn);
         let run = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Ok(Self {
-            target,
-            sender,
-            secret: secret.to_vec(),
+            conn: WebhookConn::connect(target, secret).await?,
             guild_id,
             run,
             count: 0,
@@ -94,31 +71,11 @@ impl Poster {
         })
         .to_string();
         let ts = (user / 1_000_000) as i64;
-        let sig = sign_webhook(&self.secret, ts, body.as_bytes());
-        let req = http::Request::post("/internal/events")
-            .header(http::header::HOST, self.target.to_string())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header("x-hub-timestamp", ts.to_string())
-            .header("x-hub-signature", sig)
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| format!("request: {e}"))?;
-        self.sender
-            .ready()
-            .await
-            .map_err(|e| format!("poster: {e}"))?;
-        let resp = self
-            .sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("post: {e}"))?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("post body: {e}"))?
-            .to_bytes();
-        Ok(status == http::StatusCode::OK && !body.windows(9).any(|w| w == b"duplicate"))
+        // The hub closes keep-alive connections idle for its header-read timeout (10 s),
+        // e.g. between phases.
+        self.conn.ensure_open().await?;
+        let answer = self.conn.post(Bytes::from(body), ts).await?;
+        Ok(answer.applied())
     }
 
     /// Posts `count` events at `rate` per second (back to back when behind schedule).
