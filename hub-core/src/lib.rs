@@ -33,4 +33,4 @@ pub use rooms::{CreatedRoom, FileRoomStore, Room, RoomStore};
 pub use router::{Route, RouteError, route};
 pub use routes::App;
 pub use secret::Secret;
-pub use server::{ServerHandle, StartError, start};
+pub use server::{ServerHandle, StartError, shutdown_signal, start};

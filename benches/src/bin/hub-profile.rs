@@ -104,7 +104,7 @@ fn main() -> ExitCode {
 async fn profile(s: &Settings) -> Result<(), String> {
     tokio::select! {
         () = tokio::time::sleep(s.delay) => {}
-        () = signal() => return Ok(()),
+        () = hub_core::shutdown_signal() => return Ok(()),
     }
     let guard = pprof::ProfilerGuardBuilder::default()
         .frequency(s.hz)
@@ -113,10 +113,10 @@ async fn profile(s: &Settings) -> Result<(), String> {
     let stopped_by_signal = match s.window {
         Some(window) => tokio::select! {
             () = tokio::time::sleep(window) => false,
-            () = signal() => true,
+            () = hub_core::shutdown_signal() => true,
         },
         None => {
-            signal().await;
+            hub_core::shutdown_signal().await;
             true
         }
     };
@@ -128,7 +128,7 @@ async fn profile(s: &Settings) -> Result<(), String> {
     write_report(&report, &s.out)?;
     eprintln!("hub-profile: wrote {}", s.out.display());
     if !stopped_by_signal {
-        signal().await;
+        hub_core::shutdown_signal().await;
     }
     Ok(())
 }
@@ -211,22 +211,6 @@ fn matches_frame(name: &str, pattern: &str) -> bool {
         .map_or(bare, |b| b.trim_start_matches('_'));
     let bare = bare.strip_prefix("libc_").unwrap_or(bare);
     bare == pattern || bare.strip_prefix(pattern) == Some("_nocancel")
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 #[cfg(test)]
