@@ -117,6 +117,11 @@ pub fn load(path: &Path, guild_id: &str) -> Result<Option<SavedState>, StateFile
 /// Save atomically: write `<path>.tmp`, fsync, rename over `path`, fsync the
 /// directory.
 ///
+/// This blocks for the two fsyncs (milliseconds, more on a busy disk): call
+/// it from a blocking thread, not an async task (the driver uses
+/// `spawn_blocking`). One writer per path at a time: two would share
+/// `<path>.tmp`.
+///
 /// # Errors
 /// Any I/O failure; the previous file is then left intact.
 pub fn save(path: &Path, state: &SavedState) -> Result<(), StateFileError> {

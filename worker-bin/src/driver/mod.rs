@@ -11,9 +11,12 @@
 //!
 //! Everything lives in one task and one `select!` loop (no locks): the
 //! socket, a pending connect, the in-flight hub delivery (with its backoff
-//! sleep), the machine's next timer, the checkpoint timer and the shutdown
-//! signal. After every input the machine's outputs are drained completely,
-//! as gateway-proto's call order requires.
+//! sleep), the in-flight state-file write, the machine's next timer, the
+//! checkpoint timer and the shutdown signal. Only the state-file write's
+//! fsyncs run elsewhere (the blocking pool, see `checkpoint`), so a slow
+//! disk never stalls the gateway or the deliveries. After every input the
+//! machine's outputs are drained completely, as gateway-proto's call order
+//! requires.
 
 mod checkpoint;
 mod delivery;
@@ -32,6 +35,7 @@ use gateway_proto::{DispatchEvent, Event, Gateway};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use self::checkpoint::Saved;
 use self::delivery::complete_delivery;
 use self::telemetry::reason_label;
 use self::transport::{Ws, next_message};
@@ -164,6 +168,7 @@ pub async fn run(
         current_session,
         resume_urls: resume_urls.into(),
         saved_version: None,
+        saving: None,
         next_checkpoint: Instant::now(),
         checkpoint_failing: false,
         gateway_info: None,
@@ -212,7 +217,10 @@ struct Driver {
     current_session: Option<String>,
     /// Resume URLs of recent sessions (bounded), for the checkpoint.
     resume_urls: VecDeque<(String, String)>,
+    /// The checkpoint version last written to the state file.
     saved_version: Option<u64>,
+    /// The state-file write in flight (at most one).
+    saving: Option<BoxFuture<Saved>>,
     next_checkpoint: Instant,
     checkpoint_failing: bool,
     /// A refresh of `GET /gateway/bot` before a new session, if one runs.
@@ -251,7 +259,7 @@ impl Driver {
                 },
                 () = &mut shutdown => {
                     info!("shutdown requested before connecting");
-                    self.checkpoint(true);
+                    self.checkpoint_now().await;
                     return Ok(());
                 }
             }
@@ -263,14 +271,12 @@ impl Driver {
         loop {
             if let Some(fatal) = self.drain().await {
                 self.flush_briefly().await;
-                self.checkpoint(true);
+                self.checkpoint_now().await;
                 return Err(RunError::Fatal(fatal));
             }
             self.start_delivery();
             self.update_telemetry();
-            if self.checkpoint_due() && Instant::now() >= self.next_checkpoint {
-                self.checkpoint(false);
-            }
+            self.start_checkpoint();
             if shutdown_requested && self.gateway_done {
                 let flushed = self.outbox.is_empty();
                 let late = self.flush_deadline.is_some_and(|d| Instant::now() >= d);
@@ -281,14 +287,14 @@ impl Driver {
                             "shutdown: events not delivered in time; they will be replayed after the RESUME"
                         );
                     }
-                    self.checkpoint(true);
+                    self.checkpoint_now().await;
                     info!("stopped");
                     return Ok(());
                 }
             }
 
             let gateway_deadline = self.gateway.poll_timeout().map(Instant::from_std);
-            let checkpoint_at = self.checkpoint_due().then_some(self.next_checkpoint);
+            let checkpoint_at = self.checkpoint_at();
             // Only a future instant: a past one would make the loop spin
             // while the close handshake finishes.
             let flush_at = self
@@ -322,6 +328,7 @@ impl Driver {
                     }
                 }
                 outcome = complete_delivery(&mut self.delivery) => self.on_delivery(outcome),
+                saved = complete(&mut self.saving) => self.on_saved(saved),
                 info = complete(&mut self.gateway_info) => {
                     self.gateway_info = None;
                     match info {
@@ -330,7 +337,7 @@ impl Driver {
                     }
                 }
                 () = sleep_until_opt(gateway_deadline) => self.gateway.handle_timeout(now()),
-                () = sleep_until_opt(checkpoint_at) => self.checkpoint(false),
+                () = sleep_until_opt(checkpoint_at) => self.start_checkpoint(),
                 () = sleep_until_opt(flush_at) => {}
             }
         }
