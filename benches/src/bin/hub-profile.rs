@@ -154,11 +154,8 @@ const OF_INTEREST: &[&str] = &[
     "futex",
     "hub_core::ws::session::write_frames",
     "hub_core::ws::session",
-    "hub_core::hub",
+    "hub_core::routes",
     "hub_core::auth",
-    "tokio_tungstenite",
-    "tungstenite",
-    "tokio::runtime",
 ];
 
 /// Share of samples by innermost frame (top 25) and by frames of interest anywhere on the
