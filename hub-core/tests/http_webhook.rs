@@ -116,6 +116,15 @@ async fn duplicates_and_replays_are_not_broadcast_twice() {
         retry.json(),
         serde_json::json!({"ok": true, "duplicate": true})
     );
+    // Every 200 names the hub's state; it stays the same while the process lives.
+    let state_id = |a: &support::Answer| {
+        a.headers
+            .get("x-hub-state-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert!(state_id(&first).is_some_and(|id| id.len() == 16));
+    assert_eq!(state_id(&first), state_id(&retry));
     // A captured request without id, replayed byte for byte.
     let leave = format!(
         r#"{{"event":"voice.left","payload":{{"guildId":"{}","channelId":"{}","userId":"1"}}}}"#,

@@ -193,17 +193,23 @@ async fn redis_losing_its_data_makes_clients_resume_with_a_snapshot() -> TestRes
     }
     let mut cluster = Cluster::start(false).await;
     let a = cluster.replica();
+    let b = cluster.replica();
     let (mut ws, _) = cluster.client(&a, None).await?;
     recv_json(&mut ws).await?; // snapshot
-    for i in 0..3 {
-        assert_eq!(
+    let mut state_ids = Vec::new();
+    for (i, to) in [&a, &b, &a].into_iter().enumerate() {
+        state_ids.push(
             cluster
-                .webhook(&a, &cluster.joined(None, 10, i), unix_now())
-                .await
-                .0,
-            200
+                .state_id(to, &cluster.joined(None, 10, i as u64))
+                .await,
         );
     }
+    // Every replica names the same shared state, so the worker sees no change when its
+    // deliveries land on different replicas.
+    assert!(
+        state_ids.iter().all(|id| *id == state_ids[0]),
+        "{state_ids:?}"
+    );
     let mut last = 0;
     for _ in 0..3 {
         last = seq(&recv_json(&mut ws).await?);
@@ -216,15 +222,15 @@ async fn redis_losing_its_data_makes_clients_resume_with_a_snapshot() -> TestRes
     assert!(seq(&ack) > last, "seqs never go back: {ack}");
     let snapshot = recv_json(&mut ws).await?;
     assert_eq!(snapshot["type"], "snapshot");
-    // New events continue after the new head.
-    assert_eq!(
-        cluster
-            .webhook(&a, &cluster.joined(None, 10, 9), unix_now())
-            .await
-            .0,
-        200
-    );
+    // New events continue after the new head, and the state id says the presence the
+    // worker had delivered is gone (it answers with a guild.sync).
+    let renewed = cluster.state_id(&a, &cluster.joined(None, 10, 9)).await;
+    assert_ne!(renewed, state_ids[0]);
     assert_eq!(seq(&recv_json(&mut ws).await?), seq(&ack) + 1);
+    assert_eq!(
+        cluster.state_id(&b, &cluster.joined(None, 10, 8)).await,
+        renewed
+    );
     Ok(())
 }
 

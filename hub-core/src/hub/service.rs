@@ -109,6 +109,8 @@ struct Shared {
     sessions: AtomicUsize,
     sessions_done: Notify,
     shutdown: watch::Sender<bool>,
+    /// Names this process's in-memory state (see [`Hub::state_id`]).
+    instance: String,
 }
 
 /// The guild event stream and its subscribers. Cheap to clone (an `Arc` inside).
@@ -207,8 +209,23 @@ impl Hub {
                 sessions: AtomicUsize::new(0),
                 sessions_done: Notify::new(),
                 shutdown,
+                instance: format!("{:016x}", fastrand::u64(..)),
             }),
         }
+    }
+
+    /// Names the state this hub holds (presence, dedupe keys): it changes exactly when that
+    /// state may have been lost. In-process that is a new process (a `kill -9` saves
+    /// nothing); with Redis it is the stream's epoch, shared by every replica and renewed
+    /// only when Redis lost its data. Sent to the worker with every accepted webhook
+    /// (`X-Hub-State-Id`), so it can send a `guild.sync` when the id changes (contract §5:
+    /// "whenever its state may have diverged").
+    pub fn state_id(&self) -> String {
+        self.shared
+            .redis
+            .as_ref()
+            .and_then(|redis| redis.epoch())
+            .unwrap_or_else(|| self.shared.instance.clone())
     }
 
     /// The guild this hub serves.

@@ -4,9 +4,10 @@
 //! timestamp failure is `403` and nothing is broadcast. Then `{"id"?, "event", "payload"}` is
 //! parsed (400 if malformed) and handed to the hub, which drops replays (the MAC is the
 //! replay key) and duplicate ids (`{"ok":true,"duplicate":true}`). A `room.deleted` for our
-//! guild also removes the room from the registry. No CORS headers on this route.
+//! guild also removes the room from the registry. Every `200` carries [`STATE_ID`]. No CORS
+//! headers on this route.
 
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use serde::Deserialize;
 
 use super::{App, body, now_ms};
@@ -41,14 +42,26 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     match run(req, app).await {
-        Ok(duplicate) if duplicate => response::json(
-            StatusCode::OK,
-            &serde_json::json!({ "ok": true, "duplicate": true }),
-        ),
-        Ok(_) => response::json(StatusCode::OK, &serde_json::json!({ "ok": true })),
+        Ok(duplicate) => {
+            let body = if duplicate {
+                serde_json::json!({ "ok": true, "duplicate": true })
+            } else {
+                serde_json::json!({ "ok": true })
+            };
+            let mut resp = response::json(StatusCode::OK, &body);
+            if let Ok(id) = HeaderValue::from_str(&app.hub.state_id()) {
+                resp.headers_mut().insert(STATE_ID, id);
+            }
+            resp
+        }
         Err(e) => response::error(&e),
     }
 }
+
+/// Names the hub's state on every accepted delivery: when it changes, the hub may have lost
+/// presence it had accepted (a restart after `kill -9`, Redis losing its data) and the
+/// worker repairs it with a `guild.sync` (see [`crate::hub::Hub::state_id`]).
+const STATE_ID: &str = "x-hub-state-id";
 
 /// Returns whether the delivery was a duplicate.
 async fn run<B>(req: Request<B>, app: &App) -> Result<bool, ApiError>

@@ -290,19 +290,40 @@ impl Cluster {
     }
 
     pub async fn send(&self, req: Request<Full<Bytes>>) -> (StatusCode, Value) {
+        let (status, _, value) = self.send_full(req).await;
+        (status, value)
+    }
+
+    /// [`Self::send`] with the response headers.
+    pub async fn send_full(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> (StatusCode, http::HeaderMap, Value) {
         let res = tokio::time::timeout(Duration::from_secs(30), self.client.request(req))
             .await
             .expect("answer within 30 s")
             .expect("request succeeds");
         let status = res.status();
+        let headers = res.headers().clone();
         let body = res.into_body().collect().await.expect("body").to_bytes();
         let value = serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-        (status, value)
+        (status, headers, value)
     }
 
     /// A signed webhook to `to`, with timestamp `ts`.
     pub async fn webhook(&self, to: &Replica, body: &str, ts: i64) -> (StatusCode, Value) {
+        let (status, _, value) = self.webhook_full(to, body, ts).await;
+        (status, value)
+    }
+
+    /// [`Self::webhook`] with the response headers.
+    pub async fn webhook_full(
+        &self,
+        to: &Replica,
+        body: &str,
+        ts: i64,
+    ) -> (StatusCode, http::HeaderMap, Value) {
         let sig = sign_webhook(HUB_SECRET.as_bytes(), ts, body.as_bytes());
         let req = Request::builder()
             .method(Method::POST)
@@ -312,7 +333,18 @@ impl Cluster {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.to_owned())))
             .expect("request");
-        self.send(req).await
+        self.send_full(req).await
+    }
+
+    /// The `X-Hub-State-Id` of an accepted webhook to `to`.
+    pub async fn state_id(&self, to: &Replica, body: &str) -> String {
+        let (status, headers, value) = self.webhook_full(to, body, unix_now()).await;
+        assert_eq!(status, 200, "{value}");
+        headers
+            .get("x-hub-state-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("x-hub-state-id on a 200")
+            .to_owned()
     }
 
     /// `voice.joined` for our guild.

@@ -216,6 +216,11 @@ impl RedisStream {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The epoch of the state last read from or written to Redis.
+    pub(crate) fn epoch(&self) -> Option<String> {
+        self.cached().map(|loaded| loaded.epoch.clone())
+    }
+
     fn set_cache(&self, loaded: Option<Arc<Loaded>>) {
         *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = loaded;
     }
