@@ -7,7 +7,8 @@
 //!
 //! Presence the dead hub had acknowledged is not in its saved state (a SIGKILL saves
 //! nothing): the worker repairs it with a `guild.sync` after its first delivery that
-//! follows failed attempts, which the full-equality test checks.
+//! follows failed attempts, or that the restarted hub answers with a new
+//! `X-Hub-State-Id`, which the full-equality tests check.
 
 use discord_sim::{DEFAULT_VOICE_1_ID, DEFAULT_VOICE_2_ID};
 use system_tests::{Stack, WAIT, WsClient, sim_truth};
@@ -126,5 +127,40 @@ async fn hub_sigkill_during_a_burst_ends_with_discords_truth() {
         resumed.view.anomalies.is_empty(),
         "{:?}",
         resumed.view.anomalies
+    );
+}
+
+/// The hub dies and comes back between two events: no delivery fails, so only the hub's new
+/// `X-Hub-State-Id` tells the worker that the presence it had delivered is gone. Its repair
+/// `guild.sync` after the next event makes a new client's view equal Discord's again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_sigkill_between_events_is_repaired_by_the_next_delivery() {
+    let mut stack = Stack::start(None).await;
+    let token = stack.token("watcher");
+    let mut client = WsClient::connect(&stack.hub.ws_url(), &token, None).await;
+    client
+        .read_until("the first snapshot", WAIT, |v| v.snapshots > 0)
+        .await;
+    for user in 1..=10 {
+        stack.sim.join(user, channel(user)).await.expect("join");
+    }
+    let truth = sim_truth(&stack.sim);
+    client
+        .read_until("every join acknowledged and seen", WAIT, |v| {
+            v.rooms == truth
+        })
+        .await;
+    stack.hub.kill9();
+    stack.hub.restart().await;
+    stack.sim.join(11, channel(11)).await.expect("join");
+    let truth = sim_truth(&stack.sim);
+    let mut fresh = WsClient::connect(&stack.hub.ws_url(), &token, None).await;
+    fresh
+        .read_until("a fresh view equal to the sim", WAIT, |v| v.rooms == truth)
+        .await;
+    assert!(
+        fresh.view.anomalies.is_empty(),
+        "{:?}",
+        fresh.view.anomalies
     );
 }

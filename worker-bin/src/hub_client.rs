@@ -60,6 +60,11 @@ fn unreachable_hmac() -> ! {
     unreachable!("HMAC-SHA256 accepts keys of every length")
 }
 
+/// The response header naming the hub's state (see [`Outcome::Delivered`]).
+const HUB_STATE_ID: &str = "x-hub-state-id";
+/// A longer value is not a state id the hub would send; it is ignored.
+const MAX_STATE_ID_LEN: usize = 64;
+
 /// What one attempt ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -68,6 +73,9 @@ pub enum Outcome {
     Delivered {
         /// The hub said `"duplicate": true`.
         duplicate: bool,
+        /// The hub's `X-Hub-State-Id`: it changes when the hub may have lost state it had
+        /// accepted (a restart after `kill -9`), which a `guild.sync` repairs.
+        hub_state: Option<String>,
     },
     /// A transient failure: keep the event and retry with backoff.
     Retry {
@@ -123,7 +131,10 @@ impl std::error::Error for DeliveryError {}
 #[must_use]
 pub fn classify(status: u16, retry_after: Option<Duration>, duplicate: bool) -> Outcome {
     match status {
-        200..=299 => Outcome::Delivered { duplicate },
+        200..=299 => Outcome::Delivered {
+            duplicate,
+            hub_state: None,
+        },
         413 => Outcome::TooLarge,
         408 | 429 | 500..=599 => Outcome::Retry {
             error: DeliveryError::Status(status),
@@ -226,6 +237,12 @@ impl HubClient {
                 .await
                 .map_err(|e| DeliveryError::Connection(describe(&e)))?;
             let status = response.status().as_u16();
+            let state_id = response
+                .headers()
+                .get(HUB_STATE_ID)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.len() <= MAX_STATE_ID_LEN)
+                .map(str::to_owned);
             let retry_after = response
                 .headers()
                 .get(http::header::RETRY_AFTER)
@@ -241,7 +258,11 @@ impl HubClient {
                 .ok()
                 .and_then(|v| v.get("duplicate").and_then(serde_json::Value::as_bool))
                 .unwrap_or(false);
-            Ok::<_, DeliveryError>(classify(status, retry_after, duplicate))
+            let mut outcome = classify(status, retry_after, duplicate);
+            if let Outcome::Delivered { hub_state, .. } = &mut outcome {
+                *hub_state = state_id;
+            }
+            Ok::<_, DeliveryError>(outcome)
         };
         match tokio::time::timeout(REQUEST_TIMEOUT, attempt).await {
             Ok(Ok(outcome)) => outcome,
@@ -290,11 +311,17 @@ mod tests {
     fn statuses_are_classified() {
         assert_eq!(
             classify(200, None, true),
-            Outcome::Delivered { duplicate: true }
+            Outcome::Delivered {
+                duplicate: true,
+                hub_state: None
+            }
         );
         assert_eq!(
             classify(204, None, false),
-            Outcome::Delivered { duplicate: false }
+            Outcome::Delivered {
+                duplicate: false,
+                hub_state: None
+            }
         );
         for code in [408, 429, 500, 502, 503, 504] {
             assert!(matches!(classify(code, None, false), Outcome::Retry { .. }));

@@ -67,6 +67,39 @@ async fn hub_down_then_503_then_back_every_event_once_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_restarted_between_deliveries_gets_a_guild_sync() {
+    let sim = sim().await;
+    let hub = TestHub::start().await;
+    hub.set_state_id("00000000000000aa");
+    let worker = RunningWorker::start(config(&sim, &hub, &[]));
+    first_sync(&hub).await;
+    let syncs = |hub: &TestHub| {
+        hub.events()
+            .iter()
+            .filter(|r| r.event == "guild.sync")
+            .count()
+    };
+    sim.join(1, V1).await.unwrap();
+    wait_until("join delivered", || hub.room_events().len() == 1).await;
+    assert_eq!(syncs(&hub), 1, "the same state id: no repair");
+    // The hub restarted (kill -9) between two deliveries: no delivery failed, but its state
+    // id is new, so the worker repairs the presence the hub lost.
+    hub.set_state_id("00000000000000bb");
+    sim.join(2, V2).await.unwrap();
+    wait_until("repair sync", || syncs(&hub) == 2).await;
+    let events = hub.events();
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "guild.sync");
+    let states = last.payload["voiceStates"].as_array().unwrap();
+    assert_eq!(states.len(), 2, "{states:?}");
+    sim.join(3, V1).await.unwrap();
+    wait_until("next join", || hub.room_events().len() == 3).await;
+    assert_eq!(syncs(&hub), 2, "the new id is remembered");
+    assert_ids_unique(&hub);
+    worker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_403_is_a_configuration_error_retried_slowly_not_dropped() {
     let sim = sim().await;
     let hub = TestHub::start().await;

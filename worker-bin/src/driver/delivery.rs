@@ -5,7 +5,7 @@ use std::future::pending;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{BoxFuture, Driver};
 use crate::hub_client::{self, Outcome};
@@ -53,18 +53,34 @@ impl Driver {
             return;
         };
         match &outcome {
-            Outcome::Delivered { duplicate } => {
+            Outcome::Delivered {
+                duplicate,
+                hub_state,
+            } => {
                 // The front may have been dropped on overflow meanwhile; the
                 // repair sync covers it.
                 if self.outbox.front().is_some_and(|e| e.id == id) {
                     self.outbox.pop_delivered();
                 }
                 debug!(%id, duplicate, "delivered");
-                if self.delivery_attempt > 0 {
-                    // The hub was unreachable or failing: it may have restarted and lost
-                    // presence it had accepted (a kill -9 saves nothing). A guild.sync after
-                    // everything recorded repairs that; the hub emits only real differences,
-                    // so after a mere blip it costs one request and changes nothing.
+                // The hub names its state; a new name means it may have lost presence it
+                // had accepted (restarted after a kill -9, even between two deliveries).
+                let hub_restarted = match (&self.hub_state, hub_state) {
+                    (Some(before), Some(now)) => before != now,
+                    _ => false,
+                };
+                if let Some(now) = hub_state {
+                    self.hub_state = Some(now.clone());
+                }
+                if self.delivery_attempt > 0 || hub_restarted {
+                    // The hub was unreachable or failing, or says its state is new: it
+                    // may have restarted and lost presence it had accepted. A guild.sync
+                    // after everything recorded repairs that; the hub emits only real
+                    // differences, so after a mere blip it costs one request and changes
+                    // nothing.
+                    if hub_restarted {
+                        info!("the hub's state is new (restarted?): sending a guild.sync");
+                    }
                     self.outbox.push_repair(self.live.sync_event());
                 }
                 self.delivery_attempt = 0;

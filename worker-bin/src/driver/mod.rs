@@ -163,6 +163,7 @@ pub async fn run(
         connecting: None,
         delivery: None,
         delivery_attempt: 0,
+        hub_state: None,
         retry_delay: Duration::ZERO,
         rng: fastrand::Rng::new(),
         current_session,
@@ -211,6 +212,8 @@ struct Driver {
     /// The in-flight delivery of the outbox's front event: (its id, future).
     delivery: Option<(String, BoxFuture<Outcome>)>,
     delivery_attempt: u32,
+    /// The hub's `X-Hub-State-Id` at the last delivery.
+    hub_state: Option<String>,
     retry_delay: Duration,
     rng: fastrand::Rng,
     /// The Gateway session dispatches currently belong to.

@@ -54,6 +54,8 @@ struct HubState {
     seen: HashSet<String>,
     bad_signatures: u64,
     refused: u64,
+    /// Sent as `X-Hub-State-Id` on every 200 when set.
+    state_id: Option<String>,
 }
 
 /// A small `/internal/events` receiver: checks the HMAC like the hub,
@@ -108,6 +110,7 @@ impl TestHub {
             mode: HubMode::Accept,
             accepted: Vec::new(),
             seen: HashSet::new(),
+            state_id: None,
             bad_signatures: 0,
             refused: 0,
         }));
@@ -134,6 +137,12 @@ impl TestHub {
 
     pub fn endpoint(&self) -> String {
         format!("http://{}/internal/events", self.addr)
+    }
+
+    /// Answers every accepted delivery with `X-Hub-State-Id: id` (a real hub's restart
+    /// changes it).
+    pub fn set_state_id(&self, id: &str) {
+        self.state.lock().unwrap().state_id = Some(id.to_owned());
     }
 
     pub fn set_mode(&self, mode: HubMode) {
@@ -219,14 +228,19 @@ async fn handle(
         payload: v["payload"].clone(),
         duplicate,
     });
-    Ok(json_response(
+    let mut r = json_response(
         200,
         if duplicate {
             json!({"ok": true, "duplicate": true})
         } else {
             json!({"ok": true})
         },
-    ))
+    );
+    if let Some(id) = &s.state_id {
+        r.headers_mut()
+            .insert("x-hub-state-id", http::HeaderValue::from_str(id).unwrap());
+    }
+    Ok(r)
 }
 
 /// A sim with a short heartbeat.
