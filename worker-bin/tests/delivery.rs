@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use discord_sim::{CloseInfo, DEFAULT_VOICE_1_ID as V1, DEFAULT_VOICE_2_ID as V2, SessionStatus};
 use support::*;
+use worker::Tuning;
 
 fn assert_ids_unique(hub: &TestHub) {
     let ids: Vec<String> = hub.events().iter().map(|r| r.id.clone().unwrap()).collect();
@@ -95,6 +96,38 @@ async fn a_hub_restarted_between_deliveries_gets_a_guild_sync() {
     sim.join(3, V1).await.unwrap();
     wait_until("next join", || hub.room_events().len() == 3).await;
     assert_eq!(syncs(&hub), 2, "the new id is remembered");
+    assert_ids_unique(&hub);
+    worker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_guild_is_resynced_so_a_restarted_hub_recovers() {
+    let sim = sim().await;
+    let hub = TestHub::start().await;
+    hub.set_state_id("00000000000000aa");
+    let worker = RunningWorker::start_tuned(
+        config(&sim, &hub, &[]),
+        Tuning {
+            idle_resync: Duration::from_millis(300),
+            ..tuning()
+        },
+    );
+    first_sync(&hub).await;
+    sim.join(1, V1).await.unwrap();
+    wait_until("join delivered", || hub.room_events().len() == 1).await;
+    // Quiet: resyncs keep coming, each with the full occupancy, and never anything else.
+    let syncs = |hub: &TestHub| {
+        hub.events()
+            .iter()
+            .filter(|r| r.event == "guild.sync")
+            .count()
+    };
+    wait_until("two idle resyncs", || syncs(&hub) >= 3).await;
+    let events = hub.events();
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "guild.sync");
+    assert_eq!(last.payload["voiceStates"].as_array().unwrap().len(), 1);
+    assert_eq!(hub.room_events().len(), 1, "only the join besides syncs");
     assert_ids_unique(&hub);
     worker.shutdown().await.unwrap();
 }

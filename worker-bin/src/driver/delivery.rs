@@ -63,6 +63,7 @@ impl Driver {
                     self.outbox.pop_delivered();
                 }
                 debug!(%id, duplicate, "delivered");
+                self.last_delivery = Instant::now();
                 // The hub names its state; a new name means it may have lost presence it
                 // had accepted (restarted after a kill -9, even between two deliveries).
                 let hub_restarted = match (&self.hub_state, hub_state) {
@@ -117,6 +118,25 @@ impl Driver {
     }
 
     /// Deliver what is queued, each event once, within [`FATAL_FLUSH`].
+    /// When an idle resync is due: nothing delivered for [`super::Tuning::idle_resync`],
+    /// nothing waiting, the cache seeded by a GUILD_CREATE, no shutdown under way.
+    pub(super) fn idle_resync_at(&self, shutting_down: bool) -> Option<Instant> {
+        let idle = !shutting_down
+            && self.delivery.is_none()
+            && self.outbox.is_empty()
+            && self.live.is_seeded();
+        idle.then(|| self.last_delivery + self.tuning.idle_resync)
+    }
+
+    /// Sends the hub a `guild.sync` of the live cache after a quiet spell; its answer's
+    /// `X-Hub-State-Id` also reveals a restart. The hub emits only differences, so when
+    /// nothing was lost clients see nothing.
+    pub(super) fn idle_resync(&mut self) {
+        debug!("quiet for a while: sending a guild.sync to the hub");
+        self.last_delivery = Instant::now();
+        self.outbox.push_repair(self.live.sync_event());
+    }
+
     pub(super) async fn flush_briefly(&mut self) {
         let deadline = Instant::now() + FATAL_FLUSH;
         self.delivery = None;

@@ -57,6 +57,10 @@ pub struct Tuning {
     pub flush_timeout: Duration,
     /// Minimum time between two state-file writes (coalescing).
     pub checkpoint_interval: Duration,
+    /// After this long without a delivery, a `guild.sync` goes to the hub anyway: a hub
+    /// restarted while the guild was quiet lost the presence it had, and nothing else
+    /// would tell the worker (its answer's `X-Hub-State-Id` only comes with a delivery).
+    pub idle_resync: Duration,
 }
 
 impl Default for Tuning {
@@ -65,6 +69,7 @@ impl Default for Tuning {
             gateway_backoff: (Duration::from_secs(1), Duration::from_secs(60)),
             flush_timeout: Duration::from_secs(5),
             checkpoint_interval: Duration::from_millis(250),
+            idle_resync: Duration::from_secs(60),
         }
     }
 }
@@ -164,6 +169,7 @@ pub async fn run(
         delivery: None,
         delivery_attempt: 0,
         hub_state: None,
+        last_delivery: Instant::now(),
         retry_delay: Duration::ZERO,
         rng: fastrand::Rng::new(),
         current_session,
@@ -214,6 +220,8 @@ struct Driver {
     delivery_attempt: u32,
     /// The hub's `X-Hub-State-Id` at the last delivery.
     hub_state: Option<String>,
+    /// When the hub last accepted a delivery (or the driver started).
+    last_delivery: Instant,
     retry_delay: Duration,
     rng: fastrand::Rng,
     /// The Gateway session dispatches currently belong to.
@@ -297,6 +305,7 @@ impl Driver {
             }
 
             let gateway_deadline = self.gateway.poll_timeout().map(Instant::from_std);
+            let resync_at = self.idle_resync_at(shutdown_requested);
             let checkpoint_at = self.checkpoint_at();
             // Only a future instant: a past one would make the loop spin
             // while the close handshake finishes.
@@ -342,6 +351,7 @@ impl Driver {
                 () = sleep_until_opt(gateway_deadline) => self.gateway.handle_timeout(now()),
                 () = sleep_until_opt(checkpoint_at) => self.start_checkpoint(),
                 () = sleep_until_opt(flush_at) => {}
+                () = sleep_until_opt(resync_at) => self.idle_resync(),
             }
         }
     }

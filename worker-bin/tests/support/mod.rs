@@ -276,6 +276,9 @@ pub fn tuning() -> Tuning {
         gateway_backoff: (Duration::from_millis(50), Duration::from_millis(500)),
         flush_timeout: Duration::from_secs(3),
         checkpoint_interval: Duration::from_millis(50),
+        // Longer than any test, so syncs are only the ones a test provokes; the idle
+        // resync's own test shortens it.
+        idle_resync: Duration::from_secs(600),
     }
 }
 
