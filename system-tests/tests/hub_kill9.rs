@@ -21,15 +21,21 @@ fn channel(user: u64) -> u64 {
     }
 }
 
-async fn burst_with_hub_sigkill() -> (Stack, WsClient, system_tests::Occupancy) {
-    let t0 = std::time::Instant::now();
-    let mut stack = Stack::start(None).await;
-    eprintln!("{:?} stack up", t0.elapsed());
+/// The whole stack, a watcher's token and its client, past its first snapshot.
+async fn stack_with_watcher() -> (Stack, String, WsClient) {
+    let stack = Stack::start(None).await;
     let token = stack.token("watcher");
     let mut client = WsClient::connect(&stack.hub.ws_url(), &token, None).await;
     client
         .read_until("the first snapshot", WAIT, |v| v.snapshots > 0)
         .await;
+    (stack, token, client)
+}
+
+async fn burst_with_hub_sigkill() -> (Stack, WsClient, system_tests::Occupancy) {
+    let t0 = std::time::Instant::now();
+    let (mut stack, token, mut client) = stack_with_watcher().await;
+    eprintln!("{:?} stack up", t0.elapsed());
 
     // First part of the burst, seen live.
     for user in 1..=10 {
@@ -135,12 +141,7 @@ async fn hub_sigkill_during_a_burst_ends_with_discords_truth() {
 /// `guild.sync` after the next event makes a new client's view equal Discord's again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_sigkill_between_events_is_repaired_by_the_next_delivery() {
-    let mut stack = Stack::start(None).await;
-    let token = stack.token("watcher");
-    let mut client = WsClient::connect(&stack.hub.ws_url(), &token, None).await;
-    client
-        .read_until("the first snapshot", WAIT, |v| v.snapshots > 0)
-        .await;
+    let (mut stack, token, mut client) = stack_with_watcher().await;
     for user in 1..=10 {
         stack.sim.join(user, channel(user)).await.expect("join");
     }
