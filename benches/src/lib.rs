@@ -7,8 +7,6 @@
 //! deterministically, so every run measures the same bytes.
 
 pub mod baseline;
-/// The `gateway-latency` tool: discord-sim -> worker -> hub -> client latency beside the direct
-/// webhook path.
 pub mod gateway;
 pub mod load;
 pub mod webhook;
