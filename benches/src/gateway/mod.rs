@@ -4,13 +4,14 @@
 //! run then posts the same number of signed events straight to the hub, so the difference
 //! of the two p99s is the worker's share.
 //!
-//! - [`args`]: flags.
-//! - [`stack`]: the sim in-process, hub and worker as child processes, on loopback.
-//! - [`clients`]: authenticated WebSocket clients recording receipt instants.
-//! - [`post`]: the signed-webhook poster of the direct path.
-//! - [`ledger`]: the event plan and the FIFO matching of receipts to dispatches.
-//! - [`report`]: table and JSON line.
-//! - [`run`]: the phases.
+//! - [`args`] parses the flags.
+//! - [`stack`] runs the sim in-process, and the hub and worker as child processes, on
+//!   loopback.
+//! - [`clients`] holds authenticated WebSocket clients recording receipt instants.
+//! - [`post`] is the signed-webhook poster of the direct path.
+//! - [`ledger`] holds the event plan and the FIFO matching of receipts to dispatches.
+//! - [`report`] prints the table and the JSON line.
+//! - [`run`] runs the phases.
 
 pub mod args;
 pub mod clients;
