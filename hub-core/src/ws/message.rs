@@ -66,6 +66,16 @@ mod tests {
         assert_eq!(parse_auth(r#"{"type":"auth"}"#), None);
         assert_eq!(parse_auth(r#"{"type":"hello","token":"t"}"#), None);
         assert_eq!(parse_auth("not json"), None);
+        // An ignored field is skipped, never converted: a number no f64 can hold is fine
+        // there (found by the ws_client_message fuzz target); in `since` it is refused.
+        assert_eq!(
+            parse_auth(r#"{"type":"auth","token":"t","x":-1.5E555}"#).map(|a| a.since),
+            Some(None)
+        );
+        assert_eq!(
+            parse_auth(r#"{"type":"auth","token":"t","since":1E555}"#),
+            None
+        );
         assert!(
             !format!("{:?}", parse_auth(r#"{"type":"auth","token":"secret"}"#)).contains("secret")
         );
