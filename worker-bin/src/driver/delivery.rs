@@ -66,11 +66,11 @@ impl Driver {
                 self.last_delivery = Instant::now();
                 // The hub names its state; a new name means it may have lost presence it
                 // had accepted (restarted after a kill -9, even between two deliveries).
-                let hub_restarted = match (&self.hub_state, hub_state) {
-                    (Some(before), Some(now)) => before != now,
-                    _ => false,
-                };
-                if let Some(now) = hub_state {
+                let mut hub_restarted = false;
+                if let Some(now) = hub_state
+                    && self.hub_state.as_ref() != Some(now)
+                {
+                    hub_restarted = self.hub_state.is_some();
                     self.hub_state = Some(now.clone());
                 }
                 if self.delivery_attempt > 0 || hub_restarted {
@@ -117,7 +117,6 @@ impl Driver {
         }
     }
 
-    /// Deliver what is queued, each event once, within [`FATAL_FLUSH`].
     /// When an idle resync is due: nothing delivered for [`super::Tuning::idle_resync`],
     /// nothing waiting, the cache seeded by a GUILD_CREATE, no shutdown under way.
     pub(super) fn idle_resync_at(&self, shutting_down: bool) -> Option<Instant> {
@@ -137,6 +136,7 @@ impl Driver {
         self.outbox.push_repair(self.live.sync_event());
     }
 
+    /// Deliver what is queued, each event once, within [`FATAL_FLUSH`].
     pub(super) async fn flush_briefly(&mut self) {
         let deadline = Instant::now() + FATAL_FLUSH;
         self.delivery = None;

@@ -12,7 +12,7 @@
 //! Everything lives in one task and one `select!` loop (no locks): the
 //! socket, a pending connect, the in-flight hub delivery (with its backoff
 //! sleep), the in-flight state-file write, the machine's next timer, the
-//! checkpoint timer and the shutdown signal. Only the state-file write's
+//! checkpoint and idle-resync timers and the shutdown signal. Only the state-file write's
 //! fsyncs run elsewhere (the blocking pool, see `checkpoint`), so a slow
 //! disk never stalls the gateway or the deliveries. After every input the
 //! machine's outputs are drained completely, as gateway-proto's call order
