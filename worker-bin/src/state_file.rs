@@ -27,6 +27,11 @@ pub struct SavedState {
     pub session: Option<gateway_proto::Session>,
     /// The voice state the hub has seen at that seq.
     pub cache: VoiceCache,
+    /// The hub's `X-Hub-State-Id` at the last delivery, so a worker restarted
+    /// while the hub also restarted still notices and repairs the hub.
+    /// Absent in files written before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_state: Option<String>,
 }
 
 /// Why the state file could not be used.
@@ -177,6 +182,7 @@ mod tests {
                 resume_url: "wss://resume.example".into(),
             }),
             cache,
+            hub_state: Some("00000000000000aa".into()),
         }
     }
 

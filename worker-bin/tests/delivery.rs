@@ -263,6 +263,55 @@ async fn graceful_restart_resumes_and_delivers_what_happened_meanwhile() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_restarted_while_the_hub_restarted_repairs_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_path(&dir);
+    let path_str = path.to_str().unwrap().to_owned();
+    let sim = sim().await;
+    let hub = TestHub::start().await;
+    hub.set_state_id("00000000000000aa");
+    let cfg = config(&sim, &hub, &[("WORKER_STATE_FILE", &path_str)]);
+    let syncs = |hub: &TestHub| {
+        hub.events()
+            .iter()
+            .filter(|r| r.event == "guild.sync")
+            .count()
+    };
+    let worker = RunningWorker::start(cfg.clone());
+    first_sync(&hub).await;
+    sim.join(1, V1).await.unwrap();
+    wait_until("join", || hub.room_events().len() == 1).await;
+    worker.shutdown().await.unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(saved["hub_state"], "00000000000000aa", "{saved}");
+
+    // Restarted against the same hub: it resumes and sends no repair.
+    let worker = RunningWorker::start(cfg.clone());
+    sim.join(2, V2).await.unwrap();
+    wait_until("second join", || hub.room_events().len() == 2).await;
+    assert_eq!(syncs(&hub), 1, "the same hub: no repair");
+    worker.shutdown().await.unwrap();
+
+    // The hub restarted (kill -9) while the worker was down too: the worker's first
+    // delivery reveals the new id, although this worker process never saw the old one.
+    hub.set_state_id("00000000000000bb");
+    let worker = RunningWorker::start(cfg);
+    sim.join(3, V1).await.unwrap();
+    wait_until("repair sync", || syncs(&hub) == 2).await;
+    let events = hub.events();
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "guild.sync");
+    assert_eq!(last.payload["voiceStates"].as_array().unwrap().len(), 3);
+    assert_eq!(sim.identify_count(), 1, "every restart resumed");
+    assert_ids_unique(&hub);
+    worker.shutdown().await.unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(saved["hub_state"], "00000000000000bb", "{saved}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_while_the_hub_is_down_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path_str = state_path(&dir).to_str().unwrap().to_owned();

@@ -112,6 +112,7 @@ impl Driver {
             version: state_file::FORMAT_VERSION,
             session,
             cache: self.outbox.checkpoint_cache(&self.live).clone(),
+            hub_state: self.hub_synced.clone(),
         };
         Some((path, self.outbox.checkpoint_version(), state))
     }

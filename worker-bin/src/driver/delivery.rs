@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use super::{BoxFuture, Driver};
+use crate::event::RoomEvent;
 use crate::hub_client::{self, Outcome};
 
 /// How long a fatal close may spend delivering what is queued (contract §5:
@@ -59,7 +60,9 @@ impl Driver {
             } => {
                 // The front may have been dropped on overflow meanwhile; the
                 // repair sync covers it.
-                if self.outbox.front().is_some_and(|e| e.id == id) {
+                let mut was_sync = false;
+                if let Some(front) = self.outbox.front().filter(|e| e.id == id) {
+                    was_sync = matches!(front.event, RoomEvent::GuildSync { .. });
                     self.outbox.pop_delivered();
                 }
                 debug!(%id, duplicate, "delivered");
@@ -72,6 +75,12 @@ impl Driver {
                 {
                     hub_restarted = self.hub_state.is_some();
                     self.hub_state = Some(now.clone());
+                }
+                // A full sync accepted under this id: the hub holds everything. Saved, so
+                // a worker that restarts while the hub also restarted still notices; the
+                // id moves only now, so a crash before the repair is delivered repeats it.
+                if was_sync && hub_state.is_some() {
+                    self.hub_synced.clone_from(hub_state);
                 }
                 if self.delivery_attempt > 0 || hub_restarted {
                     // The hub was unreachable or failing, or says its state is new: it

@@ -128,6 +128,7 @@ pub async fn run(
     };
 
     let saved = setup::load_state(&config);
+    let hub_synced = saved.as_ref().and_then(|s| s.hub_state.clone());
     let (live, initial, resume_urls, session) = match saved {
         Some(state) => {
             let initial = state.session.as_ref().map(|s| Position {
@@ -168,7 +169,8 @@ pub async fn run(
         connecting: None,
         delivery: None,
         delivery_attempt: 0,
-        hub_state: None,
+        hub_state: hub_synced.clone(),
+        hub_synced,
         last_delivery: Instant::now(),
         retry_delay: Duration::ZERO,
         rng: fastrand::Rng::new(),
@@ -218,8 +220,10 @@ struct Driver {
     /// The in-flight delivery of the outbox's front event: (its id, future).
     delivery: Option<(String, BoxFuture<Outcome>)>,
     delivery_attempt: u32,
-    /// The hub's `X-Hub-State-Id` at the last delivery.
+    /// The hub's `X-Hub-State-Id` at the last delivery (at start: the saved one).
     hub_state: Option<String>,
+    /// The hub's state id when it last accepted a `guild.sync` (saved in the state file).
+    hub_synced: Option<String>,
     /// When the hub last accepted a delivery (or the driver started).
     last_delivery: Instant,
     retry_delay: Duration,
