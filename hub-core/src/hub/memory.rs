@@ -70,9 +70,16 @@ impl GuildStream {
             (None, None) => {}
         }
         // Reserve a fresh block before anything is emitted, so a crash in this run is
-        // detectable at the next start: its mark exceeds the state file's `reserved`.
+        // detectable at the next start: its mark exceeds the state file's `reserved`. The
+        // block starts beyond every earlier mark, not just beyond the head: after a clean
+        // run that emitted nothing, head + 1 + SEQ_BLOCK would equal the saved `reserved`,
+        // and a crash of this run would go unnoticed and its seqs be handed out again.
+        let floor = state
+            .as_ref()
+            .map_or(0, |s| s.reserved)
+            .max(mark.unwrap_or(0));
         stream.reserved = 0;
-        stream.reserve(stream.buffer.head() + 1)?;
+        stream.reserve(stream.buffer.head().max(floor) + 1)?;
         Ok(stream)
     }
 
@@ -412,6 +419,32 @@ mod tests {
         drop(b);
         let mut b = MemoryBackend::open(&[G], LIMITS, Some(dir.path()))?;
         assert!(b.head(G)? > first);
+        Ok(())
+    }
+
+    #[test]
+    fn a_crash_after_a_clean_run_without_events_is_detected()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        // Run A: starts, emits nothing, shuts down cleanly.
+        let mut b = MemoryBackend::open(&[G], LIMITS, Some(dir.path()))?;
+        b.persist(0)?;
+        drop(b);
+        // Run B: emits a few events and is killed (no persist).
+        let mut b = MemoryBackend::open(&[G], LIMITS, Some(dir.path()))?;
+        let mut last = 0;
+        for u in 0..3 {
+            last = b.apply(G, &joined(1, u), 0)?.last().map_or(0, |e| e.seq);
+        }
+        drop(b);
+        // Run C must not hand out B's seqs again.
+        let mut b = MemoryBackend::open(&[G], LIMITS, Some(dir.path()))?;
+        let head = b.head(G)?;
+        assert!(
+            head >= last,
+            "head {head} is below the last used seq {last}"
+        );
+        assert_eq!(b.replay_since(G, 0, 0)?, Replay::TooOld);
         Ok(())
     }
 
