@@ -33,6 +33,13 @@ struct GuildStream {
     reserved: u64,
     files: Option<StreamFiles>,
     snapshot: Option<(u64, Bytes)>,
+    /// Names this stream's state (see [`MemoryBackend::state_id`]).
+    state_id: String,
+}
+
+/// A new random state id (16 hex digits).
+pub(crate) fn new_state_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
 }
 
 impl GuildStream {
@@ -46,6 +53,7 @@ impl GuildStream {
             reserved: 0,
             files: dir.map(|d| StreamFiles::new(d, guild_id)),
             snapshot: None,
+            state_id: new_state_id(),
         };
         let Some(files) = stream.files.clone() else {
             return Ok(stream);
@@ -55,6 +63,13 @@ impl GuildStream {
         match (&state, mark) {
             (Some(state), mark) => {
                 stream.restore(state);
+                // Written by the run that reserved last: it shut down cleanly and this is
+                // exactly the state it acknowledged, so its name holds.
+                if mark == Some(state.reserved)
+                    && let Some(id) = &state.state_id
+                {
+                    stream.state_id.clone_from(id);
+                }
                 if let Some(mark) = mark.filter(|&m| m > state.reserved) {
                     // A later run reserved more seqs and did not shut down cleanly: its
                     // events are lost; continue after everything it may have used.
@@ -147,6 +162,7 @@ impl GuildStream {
         let mut state = StreamState::empty(self.guild_id);
         state.seq = self.buffer.head();
         state.reserved = self.reserved;
+        state.state_id = Some(self.state_id.clone());
         state.events = self
             .buffer
             .events()
@@ -202,6 +218,13 @@ impl MemoryBackend {
             map.insert(g, GuildStream::open(g, limits, data_dir)?);
         }
         Ok(Self { guilds: map })
+    }
+
+    /// Names the state of `guild_id`'s stream: kept across a clean restart with `DATA_DIR`
+    /// (the state file holds everything the hub acknowledged), new after a crash, a lost
+    /// or corrupt file, or without `DATA_DIR`. See [`super::Hub::state_id`].
+    pub fn state_id(&self, guild_id: u64) -> Option<&str> {
+        self.guilds.get(&guild_id).map(|g| g.state_id.as_str())
     }
 
     fn guild(&mut self, guild_id: u64) -> Result<&mut GuildStream, BackendError> {
@@ -445,6 +468,35 @@ mod tests {
             "head {head} is below the last used seq {last}"
         );
         assert_eq!(b.replay_since(G, 0, 0)?, Replay::TooOld);
+        Ok(())
+    }
+
+    #[test]
+    fn the_state_id_survives_only_a_clean_restart() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let id = |b: &MemoryBackend| b.state_id(G).map(str::to_owned);
+        let mut b = MemoryBackend::open(&[G], LIMITS, Some(dir.path()))?;
+        let first = id(&b);
+        assert!(first.as_ref().is_some_and(|s| s.len() == 16));
+        b.apply(G, &joined(1, 10), 0)?;
+        b.persist(0)?;
+        drop(b);
+        // Clean restart: everything acknowledged is back, so the name holds.
+        let mut b = MemoryBackend::open(&[G], LIMITS, Some(dir.path()))?;
+        assert_eq!(id(&b), first);
+        b.apply(G, &joined(1, 11), 0)?;
+        drop(b); // kill -9: the last member was acknowledged and is lost
+        let b = MemoryBackend::open(&[G], LIMITS, Some(dir.path()))?;
+        let after_crash = id(&b);
+        assert_ne!(after_crash, first);
+        assert_eq!(b.state_id(G + 1), None);
+        drop(b); // killed again before any persist: still not the clean run's name
+        let b = MemoryBackend::open(&[G], LIMITS, Some(dir.path()))?;
+        assert_ne!(id(&b), first);
+        // Without DATA_DIR nothing survives a restart.
+        let a = MemoryBackend::open(&[G], LIMITS, None)?;
+        let b = MemoryBackend::open(&[G], LIMITS, None)?;
+        assert_ne!(id(&a), id(&b));
         Ok(())
     }
 

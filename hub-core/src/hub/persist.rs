@@ -71,6 +71,10 @@ pub struct StreamState {
     pub dedupe_ids: Vec<(String, i64)>,
     /// Webhook MACs (lowercase hex) and their expiry (unix ms).
     pub dedupe_macs: Vec<(String, i64)>,
+    /// The hub's state id (`X-Hub-State-Id`) of the run that wrote this state; the next run
+    /// keeps it only after a clean shutdown. Absent in files written before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_id: Option<String>,
 }
 
 impl StreamState {
@@ -85,6 +89,7 @@ impl StreamState {
             rooms: Vec::new(),
             dedupe_ids: Vec::new(),
             dedupe_macs: Vec::new(),
+            state_id: None,
         }
     }
 }

@@ -149,12 +149,19 @@ impl Hub {
             replay_max_age_ms: i64::try_from(cfg.replay_max_age.as_millis()).unwrap_or(i64::MAX),
         };
         let backend = MemoryBackend::open(&[cfg.guild_id], limits, cfg.data_dir.as_deref())?;
-        Ok(Self::with_backend(cfg, metrics, Box::new(backend)))
+        let instance = backend.state_id(cfg.guild_id).map(str::to_owned);
+        Ok(Self::build(
+            cfg,
+            metrics,
+            Some(Box::new(backend)),
+            None,
+            instance,
+        ))
     }
 
     /// A hub over any [`Backend`] (the seam for a Redis backend).
     pub fn with_backend(cfg: HubConfig, metrics: Arc<Metrics>, backend: Box<dyn Backend>) -> Self {
-        Self::build(cfg, metrics, Some(backend), None)
+        Self::build(cfg, metrics, Some(backend), None, None)
     }
 
     /// A hub whose stream, presence and dedupe keys live in Redis at `url` (`REDIS_URL`),
@@ -177,7 +184,7 @@ impl Hub {
             i64::try_from(cfg.replay_max_age.as_millis()).unwrap_or(i64::MAX),
         )?;
         let stream = Arc::new(stream);
-        let hub = Self::build(cfg, metrics, None, Some(stream.clone()));
+        let hub = Self::build(cfg, metrics, None, Some(stream.clone()), None);
         tokio::spawn(super::redis::tail::run(hub.clone(), stream));
         Ok(hub)
     }
@@ -192,6 +199,7 @@ impl Hub {
         metrics: Arc<Metrics>,
         backend: Option<Box<dyn Backend>>,
         redis: Option<Arc<RedisStream>>,
+        instance: Option<String>,
     ) -> Self {
         let (shutdown, _) = watch::channel(false);
         Self {
@@ -209,14 +217,15 @@ impl Hub {
                 sessions: AtomicUsize::new(0),
                 sessions_done: Notify::new(),
                 shutdown,
-                instance: format!("{:016x}", fastrand::u64(..)),
+                instance: instance.unwrap_or_else(super::memory::new_state_id),
             }),
         }
     }
 
     /// Names the state this hub holds (presence, dedupe keys): it changes exactly when that
     /// state may have been lost. In-process that is a new process (a `kill -9` saves
-    /// nothing); with Redis it is the stream's epoch, shared by every replica and renewed
+    /// nothing), except that a clean restart with `DATA_DIR` keeps it, as the saved state
+    /// holds everything the hub acknowledged; with Redis it is the stream's epoch, shared by every replica and renewed
     /// only when Redis lost its data. Sent to the worker with every accepted webhook
     /// (`X-Hub-State-Id`), so it can send a `guild.sync` when the id changes (contract §5:
     /// "whenever its state may have diverged").
@@ -742,6 +751,7 @@ mod tests {
         };
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(cfg.clone(), metrics.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let state_id = hub.state_id();
         hub.publish(joined(None, G, 10, 1), 0).await.ok();
         let sub = hub
             .subscribe(None, 0)
@@ -765,6 +775,8 @@ mod tests {
         let hub = Hub::new(cfg, metrics).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(hub.head().await, Ok(1));
         assert_eq!(hub.members(10).await, Some(1));
+        // Nothing acknowledged was lost: the worker has nothing to repair.
+        assert_eq!(hub.state_id(), state_id);
         assert_eq!(
             hub.publish(joined(None, G, 10, 2), 0).await,
             Ok(IngestOutcome::Applied { emitted: 1 })
