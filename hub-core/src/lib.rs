@@ -9,6 +9,7 @@
 //!   [`discord`] (REST client), [`routes`] (handlers), [`server`] (listeners, shutdown),
 //!   [`metrics`].
 
+mod atomic_file;
 pub mod auth;
 pub mod config;
 pub mod cors;

@@ -13,7 +13,6 @@
 //! mark with an empty replay buffer (clients get a snapshot).
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -163,32 +162,9 @@ impl StreamFiles {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
-/// renamed over `path` (a reader sees the old or the new file, never a torn one).
-///
-/// # Errors
-/// [`HubError::Io`] naming the file when any step fails.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HubError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| io_err(dir, &e.to_string()))?;
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        // Make the rename itself durable; not every platform can open a directory.
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok::<(), std::io::Error>(())
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io_err(path, &e.to_string())
-    })
+/// [`crate::atomic_file::write_atomic`], with the error naming the file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HubError> {
+    crate::atomic_file::write_atomic(path, bytes).map_err(|e| io_err(path, &e.to_string()))
 }
 
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, HubError> {

@@ -9,8 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use super::persist::write_atomic;
 use super::store::{CreatedRoom, Room, RoomStore, StoreError, snowflake};
+use crate::atomic_file::write_atomic;
 
 /// Most idempotency keys kept; beyond it the ones expiring soonest are dropped.
 pub(crate) const MAX_IDEMPOTENCY_KEYS: usize = 10_000;

@@ -10,7 +10,6 @@
 //! Everything is keyed by guild, so serving several guilds later is configuration.
 
 mod file_store;
-mod persist;
 mod rate_limit;
 mod redis_store;
 mod registry;
