@@ -9,8 +9,8 @@ use super::backend::{Backend, DedupeKey};
 use super::dedupe::{ExpiringSet, MAX_KEYS};
 use super::error::{BackendError, HubError};
 use super::event::Change;
-use super::persist::{PersistedEvent, PersistedRoom, SEQ_BLOCK, StreamFiles, StreamState};
-use super::presence::{Presence, Room};
+use super::persist::{PersistedEvent, SEQ_BLOCK, StreamFiles, StreamState};
+use super::presence::Presence;
 use super::stream::{Replay, ReplayBuffer, StoredEvent, encode_snapshot};
 
 /// Bounds of one guild stream.
@@ -124,16 +124,7 @@ impl GuildStream {
         {
             self.buffer.clear();
         }
-        self.presence = Presence::from_rooms(state.rooms.iter().map(|r| {
-            (
-                r.channel_id,
-                Room {
-                    name: r.name.clone(),
-                    registered: r.registered,
-                    members: r.members.iter().copied().collect(),
-                },
-            )
-        }));
+        self.presence = Presence::from_persisted(&state.rooms);
         let now = i64::MIN;
         for (id, exp) in &state.dedupe_ids {
             self.ids.insert(id.clone(), *exp, now);
@@ -172,16 +163,7 @@ impl GuildStream {
                 frame: String::from_utf8_lossy(&e.frame).into_owned(),
             })
             .collect();
-        state.rooms = self
-            .presence
-            .rooms()
-            .map(|(channel_id, r)| PersistedRoom {
-                channel_id,
-                name: r.name.clone(),
-                registered: r.registered,
-                members: r.members.iter().copied().collect(),
-            })
-            .collect();
+        state.rooms = self.presence.to_persisted();
         state.dedupe_ids = self
             .ids
             .entries(now_ms)

@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::event::Change;
+use super::persist::PersistedRoom;
 
 /// One event to emit to clients, produced by [`Presence::apply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +100,32 @@ impl Presence {
             .rooms
             .retain(|_, r| r.registered || !r.members.is_empty());
         presence
+    }
+
+    /// The state as saved (`DATA_DIR` state file, Redis).
+    pub fn to_persisted(&self) -> Vec<PersistedRoom> {
+        self.rooms()
+            .map(|(channel_id, r)| PersistedRoom {
+                channel_id,
+                name: r.name.clone(),
+                registered: r.registered,
+                members: r.members.iter().copied().collect(),
+            })
+            .collect()
+    }
+
+    /// Rebuilds a state saved by [`Presence::to_persisted`].
+    pub fn from_persisted(rooms: &[PersistedRoom]) -> Self {
+        Self::from_rooms(rooms.iter().map(|r| {
+            (
+                r.channel_id,
+                Room {
+                    name: r.name.clone(),
+                    registered: r.registered,
+                    members: r.members.iter().copied().collect(),
+                },
+            )
+        }))
     }
 
     /// Every known channel in id order: registered rooms (even empty) and channels with

@@ -76,7 +76,7 @@ use super::backend::DedupeKey;
 use super::error::{BackendError, HubError};
 use super::event::GuildEvent;
 use super::persist::PersistedRoom;
-use super::presence::{Presence, Room};
+use super::presence::Presence;
 use super::stream::{Replay, encode_event, encode_snapshot};
 
 /// Longest a Redis command may take before Redis counts as unreachable.
@@ -582,30 +582,12 @@ pub(crate) fn entries(v: &Value) -> Vec<(u64, i64, Bytes)> {
 }
 
 fn presence_to_json(p: &Presence) -> String {
-    let rooms: Vec<PersistedRoom> = p
-        .rooms()
-        .map(|(channel_id, r)| PersistedRoom {
-            channel_id,
-            name: r.name.clone(),
-            registered: r.registered,
-            members: r.members.iter().copied().collect(),
-        })
-        .collect();
-    serde_json::to_string(&rooms).unwrap_or_else(|_| "[]".to_owned())
+    serde_json::to_string(&p.to_persisted()).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn presence_from_json(s: &str) -> Option<Presence> {
     let rooms: Vec<PersistedRoom> = serde_json::from_str(s).ok()?;
-    Some(Presence::from_rooms(rooms.into_iter().map(|r| {
-        (
-            r.channel_id,
-            Room {
-                name: r.name,
-                registered: r.registered,
-                members: r.members.into_iter().collect(),
-            },
-        )
-    })))
+    Some(Presence::from_persisted(&rooms))
 }
 
 #[cfg(test)]
