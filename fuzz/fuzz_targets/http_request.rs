@@ -12,16 +12,11 @@
 #[path = "common/hub_fixture.rs"]
 mod hub_fixture;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hub_core::App;
-use hub_core::server::{HEADER_READ_TIMEOUT, MAX_BUF_SIZE, MAX_HEADERS};
 use hub_fixture::FIXTURE;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -31,22 +26,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 async fn serve(app: Arc<App>, data: &[u8]) {
-    let (mut client, server) = tokio::io::duplex(64 * 1024);
-    let service = service_fn(move |req| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, Infallible>(hub_core::routes::handle(req, app).await) }
-    });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_BUF_SIZE)
-        .max_headers(MAX_HEADERS)
-        .keep_alive(true);
-    let conn = builder
-        .serve_connection(TokioIo::new(server), service)
-        .with_upgrades();
-    let conn = tokio::spawn(conn);
+    let (mut client, conn) = hub_fixture::connect(app);
     // The write side stays open (hyper closes a half-closed connection at once, before
     // answering); the header-read timeout or the virtual-time limit ends the exchange.
     let _ = client.write_all(data).await;

@@ -14,17 +14,12 @@
 #[path = "common/hub_fixture.rs"]
 mod hub_fixture;
 
-use std::convert::Infallible;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use hub_core::App;
 use hub_core::auth::TestIssuer;
-use hub_core::server::{HEADER_READ_TIMEOUT, MAX_BUF_SIZE, MAX_HEADERS};
 use hub_fixture::FIXTURE;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -70,22 +65,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 async fn serve(app: Arc<App>, data: &[u8]) {
-    let (mut client, server) = tokio::io::duplex(64 * 1024);
-    let service = service_fn(move |req| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, Infallible>(hub_core::routes::handle(req, app).await) }
-    });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_BUF_SIZE)
-        .max_headers(MAX_HEADERS)
-        .keep_alive(true);
-    let conn = builder
-        .serve_connection(TokioIo::new(server), service)
-        .with_upgrades();
-    let conn = tokio::spawn(conn);
+    let (mut client, conn) = hub_fixture::connect(app);
     // The write side stays open (hyper closes a half-closed connection at once): the hub
     // must end the session by itself, by the auth deadline or the ping/close timeouts, which
     // the paused clock lets fire as soon as nothing else can run.

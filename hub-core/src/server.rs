@@ -360,6 +360,20 @@ pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
     })
 }
 
+/// The HTTP/1 settings every accepted connection is served with: the header-read timeout,
+/// the buffer and header-count limits, keep-alive. Public so that the fuzz targets serve
+/// their in-memory connections exactly as the listener does.
+pub fn http1_settings() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_BUF_SIZE)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    builder
+}
+
 /// Resolves once `stop` is true (or its sender is gone).
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
@@ -376,13 +390,7 @@ async fn accept_loop<F, Fut>(
     Fut: Future<Output = http::Response<response::Body>> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_BUF_SIZE)
-        .max_headers(MAX_HEADERS)
-        .keep_alive(true);
+    let builder = http1_settings();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

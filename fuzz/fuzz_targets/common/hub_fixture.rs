@@ -3,11 +3,16 @@
 //! current-thread runtime whose clock is paused, so timeouts elapse instantly when nothing
 //! else can run.
 
+use std::convert::Infallible;
 use std::sync::{Arc, LazyLock};
 
 use hub_core::auth::TestIssuer;
 use hub_core::{App, ServerHandle};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::DuplexStream;
 use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
 
 pub(crate) struct Fixture {
     pub(crate) rt: Runtime,
@@ -54,4 +59,19 @@ fn fixture() -> Fixture {
         _server: handle,
         _dir: dir,
     }
+}
+
+/// Serves one connection to the hub's real service (`routes::handle`) with the listener's
+/// HTTP/1 settings, over an in-memory duplex instead of a socket. Returns the client's end
+/// and the connection's task. Call on the fixture's runtime.
+pub(crate) fn connect(app: Arc<App>) -> (DuplexStream, JoinHandle<Result<(), hyper::Error>>) {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let service = service_fn(move |req| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(hub_core::routes::handle(req, app).await) }
+    });
+    let conn = hub_core::server::http1_settings()
+        .serve_connection(TokioIo::new(server), service)
+        .with_upgrades();
+    (client, tokio::spawn(conn))
 }
