@@ -204,6 +204,36 @@ impl WsClient {
         client
     }
 
+    /// Connects again after a lost connection, resuming after the `view`'s seq and keeping
+    /// the view (a snapshot, if the hub cannot resume, replaces it as usual).
+    ///
+    /// # Panics
+    /// When the connection or the auth fails.
+    pub async fn reconnect(url: &str, token: &str, view: View) -> Self {
+        let mut client = Self::connect(url, token, Some(view.seq)).await;
+        client.view = View {
+            resumed: client.view.resumed,
+            ..view
+        };
+        client
+    }
+
+    /// Applies everything still readable until the socket ends, or panics after `timeout`.
+    ///
+    /// # Panics
+    /// When the socket is still open after `timeout`.
+    pub async fn read_to_end(&mut self, timeout: Duration) {
+        let reading = async {
+            while let Some(msg) = self.next_json().await {
+                self.view.apply(&msg);
+            }
+        };
+        assert!(
+            tokio::time::timeout(timeout, reading).await.is_ok(),
+            "the socket was still open after {timeout:?}"
+        );
+    }
+
     /// The next JSON text message (pings answered by tungstenite); `None` when the socket
     /// ends.
     pub async fn next_json(&mut self) -> Option<Value> {

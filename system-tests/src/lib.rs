@@ -9,6 +9,7 @@ pub mod client;
 pub mod jwks_server;
 pub mod process;
 pub mod proxy;
+pub mod redis;
 pub mod stack;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +20,8 @@ pub use client::{View, WsClient};
 pub use jwks_server::JwksServer;
 pub use process::{Binaries, HubProcess, HubSetup, WorkerProcess, binaries};
 pub use proxy::FaultProxy;
-pub use stack::Stack;
+pub use redis::{RedisProcess, redis_available};
+pub use stack::{ReplicaStack, Stack};
 
 /// The generous timeout for every condition (a busy 2-core machine).
 pub const WAIT: Duration = Duration::from_secs(30);
