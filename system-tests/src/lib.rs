@@ -5,6 +5,7 @@
 //! Every wait polls a condition with a generous timeout ([`WAIT`]); nothing asserts on a
 //! sleep. Every child process is killed when its handle drops.
 
+pub mod burst;
 pub mod client;
 pub mod jwks_server;
 pub mod process;

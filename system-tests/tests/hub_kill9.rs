@@ -10,16 +10,7 @@
 //! follows failed attempts, or that the restarted hub answers with a new
 //! `X-Hub-State-Id`, which the full-equality tests check.
 
-use discord_sim::{DEFAULT_VOICE_1_ID, DEFAULT_VOICE_2_ID};
-use system_tests::{Stack, WAIT, WsClient, sim_truth};
-
-fn channel(user: u64) -> u64 {
-    if user % 2 == 0 {
-        DEFAULT_VOICE_1_ID
-    } else {
-        DEFAULT_VOICE_2_ID
-    }
-}
+use system_tests::{Stack, WAIT, WsClient, burst, sim_truth};
 
 /// The whole stack, a watcher's token and its client, past its first snapshot.
 async fn stack_with_watcher() -> (Stack, String, WsClient) {
@@ -38,9 +29,7 @@ async fn burst_with_hub_sigkill() -> (Stack, WsClient, system_tests::Occupancy) 
     eprintln!("{:?} stack up", t0.elapsed());
 
     // First part of the burst, seen live.
-    for user in 1..=10 {
-        stack.sim.join(user, channel(user)).await.expect("join");
-    }
+    burst::join(&stack.sim, 1..=10).await;
     let truth = sim_truth(&stack.sim);
     client
         .read_until("the first joins", WAIT, |v| v.rooms == truth)
@@ -49,25 +38,11 @@ async fn burst_with_hub_sigkill() -> (Stack, WsClient, system_tests::Occupancy) 
     eprintln!("{:?} first joins seen", t0.elapsed());
 
     // More events; the hub dies while they are in flight and stays down for some of them.
-    for user in 11..=20 {
-        stack.sim.join(user, channel(user)).await.expect("join");
-    }
-    stack.hub.kill9();
-    for user in 21..=30 {
-        stack.sim.join(user, channel(user)).await.expect("join");
-    }
-    for user in 1..=5 {
-        stack.sim.leave(user).await.expect("leave");
-    }
-    for user in 6..=8 {
-        stack.sim.join(user, channel(user + 1)).await.expect("move");
-    }
+    burst::around(&stack.sim, || stack.hub.kill9()).await;
     eprintln!("{:?} hub killed, events sent", t0.elapsed());
     stack.hub.restart().await;
     eprintln!("{:?} hub restarted", t0.elapsed());
-    for user in 31..=35 {
-        stack.sim.join(user, channel(user)).await.expect("join");
-    }
+    burst::join(&stack.sim, 31..=35).await;
     let truth = sim_truth(&stack.sim);
 
     // The old client comes back with `since`: resumed or a snapshot, then live events.
@@ -142,9 +117,7 @@ async fn hub_sigkill_during_a_burst_ends_with_discords_truth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_sigkill_between_events_is_repaired_by_the_next_delivery() {
     let (mut stack, token, mut client) = stack_with_watcher().await;
-    for user in 1..=10 {
-        stack.sim.join(user, channel(user)).await.expect("join");
-    }
+    burst::join(&stack.sim, 1..=10).await;
     let truth = sim_truth(&stack.sim);
     client
         .read_until("every join acknowledged and seen", WAIT, |v| {
@@ -153,7 +126,7 @@ async fn hub_sigkill_between_events_is_repaired_by_the_next_delivery() {
         .await;
     stack.hub.kill9();
     stack.hub.restart().await;
-    stack.sim.join(11, channel(11)).await.expect("join");
+    burst::join(&stack.sim, 11..=11).await;
     let truth = sim_truth(&stack.sim);
     let mut fresh = WsClient::connect(&stack.hub.ws_url(), &token, None).await;
     fresh

@@ -8,16 +8,7 @@
 //! The in-process replica tests (`hub-core/tests/redis_replicas.rs`) stop a replica by
 //! dropping its runtime; this one kills the real `spell-coven-api` process.
 
-use discord_sim::{DEFAULT_VOICE_1_ID, DEFAULT_VOICE_2_ID};
-use system_tests::{ReplicaStack, WAIT, WsClient, redis_available, sim_truth};
-
-fn channel(user: u64) -> u64 {
-    if user % 2 == 0 {
-        DEFAULT_VOICE_1_ID
-    } else {
-        DEFAULT_VOICE_2_ID
-    }
-}
+use system_tests::{ReplicaStack, WAIT, WsClient, burst, redis_available, sim_truth};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_sigkill_mid_burst_its_clients_resume_on_another_without_loss() {
@@ -36,9 +27,7 @@ async fn replica_sigkill_mid_burst_its_clients_resume_on_another_without_loss() 
             .await;
     }
 
-    for user in 1..=10 {
-        stack.sim.join(user, channel(user)).await.expect("join");
-    }
+    burst::join(&stack.sim, 1..=10).await;
     let truth = sim_truth(&stack.sim);
     for client in [&mut on_a, &mut on_b] {
         client
@@ -47,28 +36,14 @@ async fn replica_sigkill_mid_burst_its_clients_resume_on_another_without_loss() 
     }
 
     // Replica A dies with events in flight and stays down for more of them.
-    for user in 11..=20 {
-        stack.sim.join(user, channel(user)).await.expect("join");
-    }
-    stack.replicas[0].kill9();
-    for user in 21..=30 {
-        stack.sim.join(user, channel(user)).await.expect("join");
-    }
-    for user in 1..=5 {
-        stack.sim.leave(user).await.expect("leave");
-    }
-    for user in 6..=8 {
-        stack.sim.join(user, channel(user + 1)).await.expect("move");
-    }
+    burst::around(&stack.sim, || stack.replicas[0].kill9()).await;
 
     // A's client reads what reached it and loses the socket.
     on_a.read_to_end(WAIT).await;
 
     // A comes back; the worker delivers its outbox there, and B's client sees all of it.
     stack.replicas[0].restart().await;
-    for user in 31..=35 {
-        stack.sim.join(user, channel(user)).await.expect("join");
-    }
+    burst::join(&stack.sim, 31..=35).await;
     let truth = sim_truth(&stack.sim);
     on_b.read_until("a view equal to Discord's", WAIT, |v| v.rooms == truth)
         .await;
