@@ -6,7 +6,9 @@
 //! Redis, so every view ends equal to Discord's truth, with no repair needed.
 //!
 //! The in-process replica tests (`hub-core/tests/redis_replicas.rs`) stop a replica by
-//! dropping its runtime; this one kills the real `spell-coven-api` process.
+//! dropping its runtime, and `api-bin/tests/redis_binary.rs` checks that a webhook the
+//! killed binary accepted is a duplicate on the other; this one kills the real
+//! `spell-coven-api` process under the whole stack and follows its clients.
 
 use system_tests::{ReplicaStack, WAIT, WsClient, burst, redis_available, sim_truth};
 
