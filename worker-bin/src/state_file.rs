@@ -10,6 +10,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -119,16 +120,19 @@ pub fn load(path: &Path, guild_id: &str) -> Result<Option<SavedState>, StateFile
     Ok(Some(state))
 }
 
-/// Save atomically: write `<path>.tmp`, fsync, rename over `path`, fsync the
-/// directory.
+/// Save atomically: write a scratch file beside `path`, fsync, rename over
+/// `path`, fsync the directory.
 ///
 /// This blocks for the two fsyncs (milliseconds, more on a busy disk): call
 /// it from a blocking thread, not an async task (the driver uses
-/// `spawn_blocking`). One writer per path at a time: two would share
-/// `<path>.tmp`.
+/// `spawn_blocking`). Every call writes its own scratch file
+/// (`<name>.<pid>-<n>.tmp`), so two writers of one path (a dropped worker's
+/// last write still finishing beside a new worker's) never mix their bytes:
+/// the last rename wins, whole.
 ///
 /// # Errors
-/// Any I/O failure; the previous file is then left intact.
+/// Any I/O failure; the previous file is then left intact and the scratch
+/// file removed.
 pub fn save(path: &Path, state: &SavedState) -> Result<(), StateFileError> {
     let io = |source| StateFileError::Io {
         path: path.to_owned(),
@@ -138,28 +142,65 @@ pub fn save(path: &Path, state: &SavedState) -> Result<(), StateFileError> {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    {
-        let mut file = fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&json).map_err(io)?;
-        file.sync_all().map_err(io)?;
+    let tmp = scratch_path(path);
+    let written = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(&json)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(source) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io(source));
     }
-    fs::rename(&tmp, path).map_err(io)?;
     // Make the rename itself durable (best effort: not every platform lets
     // a directory be opened).
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Ok(d) = fs::File::open(directory(path)) {
+        let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Removes scratch files that a crash between writing and renaming left
+/// beside `path` (regular files named `<name>.*.tmp`; they are never read).
+/// Call it at start, before the first [`save`]; best effort.
+pub fn remove_stale_scratch(path: &Path) {
+    let Some(prefix) = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| format!("{n}."))
+    else {
+        return;
+    };
+    let Ok(entries) = fs::read_dir(directory(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = entry.file_type().is_ok_and(|t| t.is_file())
+            && name
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tmp"));
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `<name>.<pid>-<n>.tmp` beside `path`, unique per call in this process.
+fn scratch_path(path: &Path) -> PathBuf {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}-{n}.tmp", std::process::id()));
+    directory(path).join(name)
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn directory(path: &Path) -> &Path {
+    path.parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 #[cfg(test)]
@@ -198,7 +239,58 @@ mod tests {
         next.session = None;
         save(&path, &next).unwrap();
         assert_eq!(load(&path, "42").unwrap(), Some(next));
-        assert!(!dir.path().join("state.json.tmp").exists());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no scratch file left"
+        );
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_path_never_tear_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut other = state();
+        other.session = None;
+        std::thread::scope(|scope| {
+            for saved in [state(), other.clone()] {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..50 {
+                        save(path, &saved).unwrap();
+                    }
+                });
+            }
+            for _ in 0..50 {
+                if let Ok(Some(read)) = load(&path, "42") {
+                    assert!(read == state() || read == other);
+                }
+            }
+        });
+        let last = load(&path, "42").unwrap().unwrap();
+        assert!(last == state() || last == other);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no scratch file left"
+        );
+    }
+
+    #[test]
+    fn stale_scratch_files_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        save(&path, &state()).unwrap();
+        fs::write(dir.path().join("state.json.123-4.tmp"), b"{ torn").unwrap();
+        fs::write(dir.path().join("other.json.1-1.tmp"), b"").unwrap();
+        remove_stale_scratch(&path);
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["other.json.1-1.tmp", "state.json"]);
+        assert_eq!(load(&path, "42").unwrap(), Some(state()));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! the deliveries to the hub, and a shutdown still ends with the newest
 //! state durable on disk.
 //!
-//! The stuck write is real, without a test hook: the worker's temporary file
-//! (`<state>.tmp`) is a FIFO, and opening a FIFO for writing blocks until a
+//! The stuck write is real, without a test hook: the worker's first scratch
+//! file (`<state>.<pid>-0.tmp`: the worker runs in this process, and this is
+//! its first write) is a FIFO, and opening a FIFO for writing blocks until a
 //! reader opens it, like a write stuck on a slow disk. The test is the only
 //! reader, so it decides when the write ends.
 
@@ -34,7 +35,9 @@ async fn read_fifo(path: PathBuf) -> Vec<u8> {
 async fn deliveries_continue_while_a_state_file_write_is_stuck() {
     let dir = tempfile::tempdir().unwrap();
     let path = state_path(&dir);
-    let tmp = dir.path().join("worker-state.json.tmp");
+    let tmp = dir
+        .path()
+        .join(format!("worker-state.json.{}-0.tmp", std::process::id()));
     // Two names for one FIFO: the worker opens `tmp`, the test later reads
     // through `fifo` after putting a regular file at `tmp`.
     let fifo = dir.path().join("stuck.fifo");
@@ -81,11 +84,8 @@ async fn deliveries_continue_while_a_state_file_write_is_stuck() {
         "returned while a state-file write was in flight"
     );
 
-    // Unstick: later writes get a regular file, then the stuck one ends
-    // (fsync on a FIFO fails, so it counts as a failed write).
-    let plain = dir.path().join("plain");
-    std::fs::write(&plain, b"").unwrap();
-    std::fs::rename(&plain, &tmp).unwrap();
+    // Unstick: the stuck write ends (fsync on a FIFO fails, so it counts as
+    // a failed write); later writes use scratch files of their own.
     let stuck: serde_json::Value = serde_json::from_slice(&read_fifo(fifo).await).unwrap();
     assert!(
         stuck["session"].is_null(),
@@ -108,5 +108,13 @@ async fn deliveries_continue_while_a_state_file_write_is_stuck() {
             Some(V1.to_string().as_str())
         );
     }
-    assert!(!tmp.exists(), "the temporary file was renamed into place");
+    let scratch: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(
+        scratch.is_empty(),
+        "every write renamed or removed its scratch file: {scratch:?}"
+    );
 }

@@ -17,8 +17,10 @@ use crate::state_file::{self, SavedState};
 
 /// The saved state, or `None` (with a warning) when there is none or it is
 /// unusable: never crash-loop on a bad file, start a new session instead.
+/// Scratch files an earlier crash left beside it are removed first.
 pub(super) fn load_state(config: &Config) -> Option<SavedState> {
     let path = config.state_file.as_ref()?;
+    state_file::remove_stale_scratch(path);
     match state_file::load(path, &config.guild_id) {
         Ok(state) => state,
         Err(e) => {
