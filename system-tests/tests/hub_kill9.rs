@@ -8,7 +8,8 @@
 //! Presence the dead hub had acknowledged is not in its saved state (a SIGKILL saves
 //! nothing): the worker repairs it with a `guild.sync` after its first delivery that
 //! follows failed attempts, or that the restarted hub answers with a new
-//! `X-Hub-State-Id`, which the full-equality tests check.
+//! `X-Hub-State-Id`, or by its idle `guild.sync` when no event follows; the full-equality
+//! tests check each.
 
 use system_tests::{Stack, WAIT, WsClient, burst, sim_truth};
 
@@ -131,6 +132,35 @@ async fn hub_sigkill_between_events_is_repaired_by_the_next_delivery() {
     let mut fresh = WsClient::connect(&stack.hub.ws_url(), &token, None).await;
     fresh
         .read_until("a fresh view equal to the sim", WAIT, |v| v.rooms == truth)
+        .await;
+    assert!(
+        fresh.view.anomalies.is_empty(),
+        "{:?}",
+        fresh.view.anomalies
+    );
+}
+
+/// The hub dies and comes back while the guild is quiet: no event follows, so nothing but
+/// the worker's idle `guild.sync` (after 15 s without deliveries) can give the restarted hub
+/// the presence it lost. A fresh client's view reaches Discord's truth without any new
+/// voice event (with the former 60 s period it would not within [`WAIT`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_sigkill_in_a_quiet_guild_is_repaired_by_the_idle_resync() {
+    let (mut stack, token, mut client) = stack_with_watcher().await;
+    burst::join(&stack.sim, 1..=10).await;
+    let truth = sim_truth(&stack.sim);
+    client
+        .read_until("every join acknowledged and seen", WAIT, |v| {
+            v.rooms == truth
+        })
+        .await;
+    stack.hub.kill9();
+    stack.hub.restart().await;
+    let mut fresh = WsClient::connect(&stack.hub.ws_url(), &token, None).await;
+    fresh
+        .read_until("the idle guild.sync to restore presence", WAIT, |v| {
+            v.rooms == truth
+        })
         .await;
     assert!(
         fresh.view.anomalies.is_empty(),
