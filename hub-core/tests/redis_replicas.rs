@@ -4,8 +4,9 @@
 
 mod redis_support;
 
+use hub_core::rooms::{CreatedRoom, KeyState, RedisRoomStore};
 use redis_support::{
-    Cluster, TestResult, close_code, eventually, recv_json, redis_available, unix_now,
+    Cluster, RedisServer, TestResult, close_code, eventually, recv_json, redis_available, unix_now,
 };
 use serde_json::Value;
 
@@ -284,6 +285,51 @@ async fn rooms_and_idempotency_keys_are_shared_by_the_replicas() -> TestResult {
     Ok(())
 }
 
+/// The step that makes the race above safe: reading the stored answer and claiming the key
+/// is one atomic step. Were it two, a request could read "no answer", the holder could then
+/// store its answer and release the claim, and the request would claim the key and create
+/// a second room (seen once in CI when it was two commands).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_is_answered_or_claimed_in_one_step() -> TestResult {
+    if !redis_available() {
+        return Ok(());
+    }
+    let redis = RedisServer::start(false).await;
+    let client = ::redis::Client::open(redis.url())?;
+    let store = RedisRoomStore::new(client.get_connection_manager().await?);
+    let (guild, sub, key) = (1, "alice", "key-1");
+    assert_eq!(
+        store.answer_or_claim(guild, sub, key).await?,
+        KeyState::Claimed
+    );
+    assert_eq!(
+        store.answer_or_claim(guild, sub, key).await?,
+        KeyState::Busy
+    );
+    assert_eq!(
+        store.answer_or_claim(guild, "bob", key).await?,
+        KeyState::Claimed
+    );
+    let answer = CreatedRoom {
+        channel_id: 7,
+        name: "spell-coven-x".into(),
+        guild_id: guild,
+    };
+    // Stored while the claim is still held, then released: the answer wins either way.
+    store.remember(guild, sub, key, &answer, 60_000).await?;
+    let answered = KeyState::Answered(answer);
+    assert_eq!(store.answer_or_claim(guild, sub, key).await?, answered);
+    store.release_key(guild, sub, key).await;
+    assert_eq!(store.answer_or_claim(guild, sub, key).await?, answered);
+    // A failed request releases without an answer: the next one claims the key.
+    store.release_key(guild, "bob", key).await;
+    assert_eq!(
+        store.answer_or_claim(guild, "bob", key).await?,
+        KeyState::Claimed
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_routes_answer_503_while_redis_is_down() -> TestResult {
     if !redis_available() {
@@ -319,7 +365,7 @@ async fn measure_ingest_cost_with_and_without_redis() -> TestResult {
     if !redis_available() {
         return Ok(());
     }
-    let redis = redis_support::RedisServer::start(false).await;
+    let redis = RedisServer::start(false).await;
     let n = 2000u64;
     let event = |i: u64| IncomingEvent {
         id: Some(format!("m{i}")),

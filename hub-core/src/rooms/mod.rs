@@ -20,7 +20,7 @@ pub use file_store::FileRoomStore;
 pub use rate_limit::CreateRateLimiter;
 pub use redis_store::RedisRoomStore;
 pub use registry::Registry;
-pub use store::{CreatedRoom, Room, RoomStore, StoreError};
+pub use store::{CreatedRoom, KeyState, Room, RoomStore, StoreError};
 pub use sweeper::idle_rooms;
 
 /// How long an idempotency key is remembered: 24 hours, in milliseconds.

@@ -12,9 +12,12 @@
 //! Every call is bounded by the Redis command timeout; any failure is
 //! [`StoreError::Unavailable`] (the routes answer 503).
 
+use std::sync::LazyLock;
+
+use ::redis::Script;
 use ::redis::aio::ConnectionManager;
 
-use super::store::{CreatedRoom, Room, StoreError};
+use super::store::{CreatedRoom, KeyState, Room, StoreError};
 use crate::hub::redis::timed;
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -144,27 +147,6 @@ impl RedisRoomStore {
         }
     }
 
-    /// The stored answer of an idempotency key.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when Redis cannot be reached.
-    pub async fn idempotent(
-        &self,
-        guild_id: u64,
-        sub: &str,
-        key: &str,
-    ) -> Result<Option<CreatedRoom>, StoreError> {
-        let mut conn = self.conn.clone();
-        let got: Option<String> = timed(
-            ::redis::cmd("GET")
-                .arg(idem_key(guild_id, sub, key))
-                .query_async(&mut conn),
-        )
-        .await
-        .map_err(unavailable)?;
-        Ok(got.and_then(|s| serde_json::from_str(&s).ok()))
-    }
-
     /// Stores the answer of an idempotency key until `expires_at_ms`.
     ///
     /// # Errors
@@ -193,22 +175,35 @@ impl RedisRoomStore {
 }
 
 impl RedisRoomStore {
-    /// Claims an idempotency key across replicas (`SET NX PX`, expiring after a minute).
+    /// The stored answer of an idempotency key or, when there is none, a claim on the key
+    /// for this request, in one atomic step: a request racing on another replica can never
+    /// read "no answer" just before the holder stores its answer and releases the claim,
+    /// then claim the key and create a second room.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] when Redis cannot be reached.
-    pub async fn claim_key(&self, guild_id: u64, sub: &str, key: &str) -> Result<bool, StoreError> {
+    /// [`StoreError::Unavailable`] when Redis cannot be reached or the stored answer is not
+    /// one this hub wrote.
+    pub async fn answer_or_claim(
+        &self,
+        guild_id: u64,
+        sub: &str,
+        key: &str,
+    ) -> Result<KeyState, StoreError> {
+        let idem = idem_key(guild_id, sub, key);
         let mut conn = self.conn.clone();
-        let mut cmd = ::redis::cmd("SET");
-        cmd.arg(format!("{}:claim", idem_key(guild_id, sub, key)))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(CLAIM_TTL_MS);
-        let set: Option<String> = timed(cmd.query_async(&mut conn))
+        let mut call = ANSWER_OR_CLAIM.key(&idem);
+        call.key(format!("{idem}:claim")).arg(CLAIM_TTL_MS);
+        let reply: Vec<String> = timed(call.invoke_async(&mut conn))
             .await
             .map_err(unavailable)?;
-        Ok(set.is_some())
+        match reply.as_slice() {
+            [tag, json] if tag == "answer" => serde_json::from_str(json)
+                .map(KeyState::Answered)
+                .map_err(|_| unavailable("a stored idempotency answer is not valid")),
+            [tag] if tag == "claimed" => Ok(KeyState::Claimed),
+            [tag] if tag == "busy" => Ok(KeyState::Busy),
+            _ => Err(unavailable("unexpected reply to the idempotency claim")),
+        }
     }
 
     /// Releases a claim (best effort: it expires anyway).
@@ -224,6 +219,19 @@ impl RedisRoomStore {
 
 /// How long an idempotency claim lives if its holder dies before releasing it.
 const CLAIM_TTL_MS: i64 = 60_000;
+
+/// `{'answer', json}` if the answer is stored, else `{'claimed'}` if the claim was free
+/// (now taken, `PX` ARGV[1]), else `{'busy'}`. KEYS: answer, claim.
+static ANSWER_OR_CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local answer = redis.call('GET', KEYS[1])
+if answer then return {'answer', answer} end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return {'claimed'} end
+return {'busy'}
+",
+    )
+});
 
 fn decode(json: &str, seen: Option<i64>) -> Option<Room> {
     let mut room: Room = serde_json::from_str(json).ok()?;

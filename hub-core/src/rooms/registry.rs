@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::redis_store::RedisRoomStore;
-use super::store::{CreatedRoom, Room, RoomStore, StoreError};
+use super::store::{CreatedRoom, KeyState, Room, RoomStore, StoreError};
 
 /// The room registry of this hub.
 #[derive(Debug, Clone)]
@@ -81,20 +81,26 @@ impl Registry {
         }
     }
 
-    /// The stored answer for idempotency key `key` of user `sub`, unless expired.
+    /// The stored answer of idempotency key `key` of user `sub` (unless expired) or, when
+    /// there is none, a claim on the key while this request runs; [`KeyState::Busy`] when
+    /// another replica holds the claim (Redis; a claim expires by itself after a minute).
+    /// The file store never answers `Busy`: the route already serialises requests per key
+    /// in this process.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when Redis cannot be reached.
-    pub async fn idempotent(
+    pub async fn answer_or_claim(
         &self,
         guild_id: u64,
         sub: &str,
         key: &str,
         now_ms: i64,
-    ) -> Result<Option<CreatedRoom>, StoreError> {
+    ) -> Result<KeyState, StoreError> {
         match self {
-            Self::Local(s) => Ok(s.idempotent(guild_id, sub, key, now_ms)),
-            Self::Redis(s) => s.idempotent(guild_id, sub, key).await,
+            Self::Local(s) => Ok(s
+                .idempotent(guild_id, sub, key, now_ms)
+                .map_or(KeyState::Claimed, KeyState::Answered)),
+            Self::Redis(s) => s.answer_or_claim(guild_id, sub, key).await,
         }
     }
 
@@ -120,20 +126,7 @@ impl Registry {
         }
     }
 
-    /// Claims idempotency key `key` of `sub` while its request runs: `false` when another
-    /// replica holds it (Redis; the claim expires by itself after a minute). The file store
-    /// always grants it (the route already serialises requests per key in this process).
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when Redis cannot be reached.
-    pub async fn claim_key(&self, guild_id: u64, sub: &str, key: &str) -> Result<bool, StoreError> {
-        match self {
-            Self::Local(_) => Ok(true),
-            Self::Redis(s) => s.claim_key(guild_id, sub, key).await,
-        }
-    }
-
-    /// Releases a claim taken by [`Registry::claim_key`] (best effort).
+    /// Releases a claim taken by [`Registry::answer_or_claim`] (best effort).
     pub async fn release_key(&self, guild_id: u64, sub: &str, key: &str) {
         if let Self::Redis(s) = self {
             s.release_key(guild_id, sub, key).await;

@@ -71,6 +71,17 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// What an idempotency key stands for when a request with it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// A request with this key succeeded: its stored answer.
+    Answered(CreatedRoom),
+    /// No answer yet and no request in progress: this request now holds the key.
+    Claimed,
+    /// A request with this key is in progress on another replica.
+    Busy,
+}
+
 /// Where rooms and idempotency keys live. Implementations are internally synchronised.
 ///
 /// Writes that return `Ok` are durable (they survive a restart of the hub).

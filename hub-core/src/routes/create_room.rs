@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::hub::IncomingEvent;
 use crate::metrics::inc;
 use crate::response::{self, Body};
-use crate::rooms::{CreatedRoom, IDEMPOTENCY_TTL_MS, Room};
+use crate::rooms::{CreatedRoom, IDEMPOTENCY_TTL_MS, KeyState, Room};
 
 /// Discord's channel name limit: 1–100 characters (`developers/resources/guild.mdx`,
 /// "Create Guild Channel"). Longer names are cut, counting characters, not bytes.
@@ -197,13 +197,14 @@ async fn serve_key(
     let unavailable = super::end_room::registry_unavailable;
     let deadline = tokio::time::Instant::now() + KEY_WAIT;
     loop {
-        let stored = app.rooms.idempotent(app.guild_id, sub, key, now_ms()).await;
-        if let Some(answer) = stored.map_err(unavailable)? {
-            return Ok(answer);
-        }
-        let claimed = app.rooms.claim_key(app.guild_id, sub, key).await;
-        if claimed.map_err(unavailable)? {
-            break;
+        let state = app
+            .rooms
+            .answer_or_claim(app.guild_id, sub, key, now_ms())
+            .await;
+        match state.map_err(unavailable)? {
+            KeyState::Answered(answer) => return Ok(answer),
+            KeyState::Claimed => break,
+            KeyState::Busy => {}
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(ApiError::Unavailable {
@@ -225,6 +226,7 @@ async fn serve_key(
             tracing::error!(error = %e, "could not store an idempotency key");
         }
     }
+    // Only now that the answer is stored: whoever claims the key next reads it instead.
     app.rooms.release_key(app.guild_id, sub, key).await;
     result
 }

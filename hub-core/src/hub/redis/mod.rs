@@ -56,8 +56,9 @@
 //! - Single Redis node (or a primary behind a stable address); Redis Cluster and `rediss://`
 //!   are not supported by this build (a `rediss://` URL fails at start).
 //! - Idempotency keys of `POST /create-room` hold across replicas, also for requests racing
-//!   on two replicas: the key is claimed in Redis (`SET NX`, 60 s) while its request runs and
-//!   the other waits for the stored answer (at most 20 s, then 503).
+//!   on two replicas: one script reads the stored answer or, if there is none, claims the key
+//!   (`SET NX`, 60 s) while its request runs; the other waits for the answer (at most 20 s,
+//!   then 503). The answer is stored before the claim is released.
 //! - Every replica runs the idle-room sweeper; two deleting the same room is harmless
 //!   (Discord answers "Unknown Channel", the second `room.deleted` changes nothing).
 
