@@ -112,11 +112,9 @@ async fn hub_sigkill_during_a_burst_ends_with_discords_truth() {
     );
 }
 
-/// The hub dies and comes back between two events: no delivery fails, so only the hub's new
-/// `X-Hub-State-Id` tells the worker that the presence it had delivered is gone. Its repair
-/// `guild.sync` after the next event makes a new client's view equal Discord's again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hub_sigkill_between_events_is_repaired_by_the_next_delivery() {
+/// Ten users join while a client watches, then the hub is killed with SIGKILL and
+/// restarted: the stack, a token, and the sim's truth before the kill.
+async fn ten_joins_then_hub_restart_after_kill9() -> (Stack, String, system_tests::Occupancy) {
     let (mut stack, token, mut client) = stack_with_watcher().await;
     burst::join(&stack.sim, 1..=10).await;
     let truth = sim_truth(&stack.sim);
@@ -127,6 +125,15 @@ async fn hub_sigkill_between_events_is_repaired_by_the_next_delivery() {
         .await;
     stack.hub.kill9();
     stack.hub.restart().await;
+    (stack, token, truth)
+}
+
+/// The hub dies and comes back between two events: no delivery fails, so only the hub's new
+/// `X-Hub-State-Id` tells the worker that the presence it had delivered is gone. Its repair
+/// `guild.sync` after the next event makes a new client's view equal Discord's again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_sigkill_between_events_is_repaired_by_the_next_delivery() {
+    let (stack, token, _) = ten_joins_then_hub_restart_after_kill9().await;
     burst::join(&stack.sim, 11..=11).await;
     let truth = sim_truth(&stack.sim);
     let mut fresh = WsClient::connect(&stack.hub.ws_url(), &token, None).await;
@@ -146,16 +153,7 @@ async fn hub_sigkill_between_events_is_repaired_by_the_next_delivery() {
 /// voice event (with the former 60 s period it would not within [`WAIT`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_sigkill_in_a_quiet_guild_is_repaired_by_the_idle_resync() {
-    let (mut stack, token, mut client) = stack_with_watcher().await;
-    burst::join(&stack.sim, 1..=10).await;
-    let truth = sim_truth(&stack.sim);
-    client
-        .read_until("every join acknowledged and seen", WAIT, |v| {
-            v.rooms == truth
-        })
-        .await;
-    stack.hub.kill9();
-    stack.hub.restart().await;
+    let (stack, token, truth) = ten_joins_then_hub_restart_after_kill9().await;
     let mut fresh = WsClient::connect(&stack.hub.ws_url(), &token, None).await;
     fresh
         .read_until("the idle guild.sync to restore presence", WAIT, |v| {
