@@ -98,6 +98,16 @@ pub struct View {
 }
 
 impl View {
+    /// Panics, listing them, if any event contradicted the view (see [`View::anomalies`]).
+    #[track_caller]
+    pub fn assert_no_anomalies(&self) {
+        assert!(
+            self.anomalies.is_empty(),
+            "double or out-of-order deliveries: {:?}",
+            self.anomalies
+        );
+    }
+
     fn apply(&mut self, msg: &Value) {
         match msg["type"].as_str() {
             Some("snapshot") => {

@@ -79,11 +79,7 @@ async fn hub_sigkill_during_a_burst_delivers_the_outbox_once() {
             changed_after_kill(&v.rooms) == want
         })
         .await;
-    assert!(
-        resumed.view.anomalies.is_empty(),
-        "double or out-of-order deliveries: {:?}",
-        resumed.view.anomalies
-    );
+    resumed.view.assert_no_anomalies();
     // A fresh client's snapshot agrees with the resumed client (same stream, same seq).
     let mut fresh = WsClient::connect(&stack.hub.ws_url(), &stack.token("fresh"), None).await;
     fresh
@@ -105,11 +101,7 @@ async fn hub_sigkill_during_a_burst_ends_with_discords_truth() {
             v.rooms == truth
         })
         .await;
-    assert!(
-        resumed.view.anomalies.is_empty(),
-        "{:?}",
-        resumed.view.anomalies
-    );
+    resumed.view.assert_no_anomalies();
 }
 
 /// Ten users join while a client watches, then the hub is killed with SIGKILL and
@@ -140,11 +132,7 @@ async fn hub_sigkill_between_events_is_repaired_by_the_next_delivery() {
     fresh
         .read_until("a fresh view equal to the sim", WAIT, |v| v.rooms == truth)
         .await;
-    assert!(
-        fresh.view.anomalies.is_empty(),
-        "{:?}",
-        fresh.view.anomalies
-    );
+    fresh.view.assert_no_anomalies();
 }
 
 /// The hub dies and comes back while the guild is quiet: no event follows, so nothing but
@@ -160,9 +148,5 @@ async fn hub_sigkill_in_a_quiet_guild_is_repaired_by_the_idle_resync() {
             v.rooms == truth
         })
         .await;
-    assert!(
-        fresh.view.anomalies.is_empty(),
-        "{:?}",
-        fresh.view.anomalies
-    );
+    fresh.view.assert_no_anomalies();
 }

@@ -63,11 +63,7 @@ async fn replica_sigkill_mid_burst_its_clients_resume_on_another_without_loss() 
         .await;
     assert_eq!(moved.view.rooms, truth);
     for client in [&moved, &on_b] {
-        assert!(
-            client.view.anomalies.is_empty(),
-            "double or out-of-order deliveries: {:?}",
-            client.view.anomalies
-        );
+        client.view.assert_no_anomalies();
     }
 
     // A fresh client of the restarted replica sees the same state at the same seq.

@@ -48,11 +48,7 @@ async fn converge(stack: &Stack, client: &mut WsClient) {
     // Nothing more (a late duplicate) trickles in.
     client.drain(Duration::from_millis(300)).await;
     assert_eq!(client.view.rooms, truth);
-    assert!(
-        client.view.anomalies.is_empty(),
-        "double or out-of-order deliveries: {:?}",
-        client.view.anomalies
-    );
+    client.view.assert_no_anomalies();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
